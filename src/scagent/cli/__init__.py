@@ -1,0 +1,1 @@
+"""The `scagent` command: one module per command group; every command calls the library."""

@@ -1,0 +1,81 @@
+"""Entry point of the `scagent` command: the typer app, error handling and exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from scagent import __version__
+from scagent.errors import ScagentError
+
+app = typer.Typer(
+    name="scagent",
+    help="Single-cell RNA-seq analysis you can trust.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Console for errors and progress (stderr), so that --json output on stdout stays clean.
+err_console = Console(stderr=True)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"scagent {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    if debug:
+        os.environ["SCAGENT_DEBUG"] = "1"
+
+
+def _register_commands() -> None:
+    # Command groups live in their own modules; each exposes `register(app)`.
+    from scagent.cli import data
+
+    data.register(app)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; turn :class:`ScagentError` into ``error: <what> — <remedy>`` and its exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        app(args=argv, standalone_mode=False)
+    except ScagentError as err:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {err.one_line()}", highlight=False, soft_wrap=True)
+        return err.exit_code
+    except KeyboardInterrupt:
+        err_console.print("[bold red]error:[/] interrupted — nothing was written")
+        return 130
+    except typer.Exit as exit_:
+        return exit_.exit_code
+    except typer.Abort:
+        return 1
+    except Exception as exc:  # click usage errors come through here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

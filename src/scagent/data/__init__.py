@@ -1,0 +1,24 @@
+"""Reading data, the inspector, bringing data into the state a step needs, and the simulator."""
+
+from __future__ import annotations
+
+from scagent.data.inspect import inspect_adata, summarize_state
+from scagent.data.io import read, read_many
+from scagent.data.prepare import ensure_ready_for, get_counts
+from scagent.data.simulate import simulate
+from scagent.data.state import Breadcrumbs, ColumnInfo, DataState, DEResult, XState
+
+__all__ = [
+    "Breadcrumbs",
+    "ColumnInfo",
+    "DEResult",
+    "DataState",
+    "XState",
+    "ensure_ready_for",
+    "get_counts",
+    "inspect_adata",
+    "read",
+    "read_many",
+    "simulate",
+    "summarize_state",
+]
