@@ -42,9 +42,10 @@ def _root(
 
 def _register_commands() -> None:
     # Command groups live in their own modules; each exposes `register(app)`.
-    from scagent.cli import data
+    from scagent.cli import data, knowledge, project, tools
 
-    data.register(app)
+    for module in (data, tools, project, knowledge):
+        module.register(app)
 
 
 _register_commands()
