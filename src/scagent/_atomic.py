@@ -22,7 +22,8 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix or "".join(target.suffixes) or ".tmp",
+        prefix=f".{target.name}.",
+        suffix=suffix or "".join(target.suffixes) or ".tmp",
         dir=target.parent,
     )
     os.close(fd)

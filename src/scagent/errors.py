@@ -118,7 +118,9 @@ class ProjectError(ScagentError):
 
 class StoreCorruptionError(ScagentError):
     exit_code = 10
-    default_remedy = "the snapshot store is damaged; check out an earlier snapshot or restore .scagent/"
+    default_remedy = (
+        "the snapshot store is damaged; check out an earlier snapshot or restore .scagent/"
+    )
 
 
 class ProjectLockedError(ScagentError):
