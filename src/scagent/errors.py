@@ -164,7 +164,13 @@ class MissingDependencyError(ScagentError, ImportError):
     default_remedy = "pip install 'scagent[all]'"
 
 
-class StepInterruptedError(ScagentError, KeyboardInterrupt):
+class StepInterruptedError(ScagentError):
+    """Raised in place of KeyboardInterrupt once a step has been rolled back.
+
+    Not a KeyboardInterrupt subclass on purpose: the CLI framework turns those into a bare
+    "Aborted!", and the user must learn that nothing was written.
+    """
+
     exit_code = 130
     default_remedy = "the step was interrupted; the project is as it was before, run it again"
 

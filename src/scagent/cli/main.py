@@ -57,26 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; turn :class:`ScagentError` into ``error: <what> — <remedy>`` and its exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone mode: click prints usage errors itself and raises SystemExit(2).
+        app(args=argv, prog_name="scagent")
     except ScagentError as err:
         if debug:
             raise
         err_console.print(f"[bold red]error:[/] {err.one_line()}", highlight=False, soft_wrap=True)
         return err.exit_code
-    except KeyboardInterrupt:
-        err_console.print("[bold red]error:[/] interrupted — nothing was written")
-        return 130
-    except typer.Exit as exit_:
-        return exit_.exit_code
-    except typer.Abort:
-        return 1
-    except Exception as exc:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     return 0
 
 
