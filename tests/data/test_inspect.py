@@ -31,7 +31,8 @@ def test_raw_counts_detected(counts: AnnData) -> None:
     state = inspect_adata(counts)
     assert state.x_state == "raw_counts"
     assert state.counts_location == "X"
-    assert state.steps == []  # fresh counts: nothing done
+    # fresh counts: no processing step; the simulator's truth column reads as cell types
+    assert state.steps == ["cell_types"]
 
 
 def test_normalize_total_without_log_is_normalized(counts: AnnData) -> None:
@@ -89,7 +90,7 @@ def test_unknown_transform(counts: AnnData) -> None:
 
 def test_counts_in_integer_layer_with_any_name_and_in_raw(counts: AnnData) -> None:
     counts.layers["umi_matrix"] = counts.X.copy()
-    counts.raw = counts
+    counts.raw = counts.copy()
     sc.pp.normalize_total(counts)
     sc.pp.log1p(counts)
     state = inspect_adata(counts)
@@ -179,7 +180,9 @@ def test_pbmc68k_ready_for_log_normalized_uses_raw(pbmc68k: AnnData) -> None:
 # --------------------------------------------------------------------------- breadcrumbs
 
 
-def test_every_breadcrumb_after_the_step_that_leaves_it(counts: AnnData) -> None:
+def test_every_breadcrumb_after_the_step_that_leaves_it() -> None:
+    counts = simulate(400, 500, n_conditions=2, seed=5)
+
     def steps() -> set[str]:
         return set(inspect_adata(counts).steps)
 

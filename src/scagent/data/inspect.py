@@ -42,7 +42,15 @@ _QC_COLUMNS = {
     "nFeature_RNA",
     "log1p_total_counts",
 }
-_DOUBLET_COLUMNS = ("doublet_score", "predicted_doublet", "scrublet_score", "is_doublet", "doublet")
+# Outputs of doublet detectors (scrublet, scDblFinder, DoubletFinder); not truth flags.
+_DOUBLET_COLUMNS = (
+    "doublet_score",
+    "predicted_doublet",
+    "scrublet_score",
+    "scDblFinder.score",
+    "scDblFinder.class",
+    "doublet_class",
+)
 _PSEUDOTIME_COLUMNS = ("dpt_pseudotime", "pseudotime", "palantir_pseudotime", "latent_time")
 
 # Column-name vocabularies, matched on normalised tokens (lower case, separators dropped).

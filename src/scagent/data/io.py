@@ -271,9 +271,13 @@ _LOOM_VAR_KEYS = ("Gene", "var_names", "gene_names", "gene_symbols", "gene", "Ac
 
 
 def _read_loom(path: Path, opts: dict[str, Any]) -> AnnData:
+    from anndata import ImplicitModificationWarning
     from anndata.io import read_loom
 
-    adata = read_loom(path, **opts)
+    with warnings.catch_warnings():
+        # Names are set below from whichever attribute holds them.
+        warnings.filterwarnings("ignore", category=ImplicitModificationWarning)
+        adata = read_loom(path, **opts)
     for frame, keys, explicit in (
         (adata.obs, _LOOM_OBS_KEYS, "obs_names" in opts),
         (adata.var, _LOOM_VAR_KEYS, "var_names" in opts),
@@ -286,14 +290,22 @@ def _read_loom(path: Path, opts: dict[str, Any]) -> AnnData:
     return adata
 
 
-def _tenx_layout(folder: Path) -> dict[str, Any]:
-    """Locate matrix, barcodes and features/genes files of a 10x folder (prefix allowed)."""
+def _tenx_layout(folder: Path, prefix: str | None = None) -> dict[str, Any]:
+    """Locate matrix, barcodes and features/genes files of a 10x folder.
+
+    File names may carry a prefix (GEO's ``GSM123_matrix.mtx.gz``); it is found from the
+    one matrix file, or given to pick one sample of several in the folder.
+    """
     matrices = [p for p in _tenx_matrix_files(folder) if re.search(r"matrix\.mtx(\.gz)?$", p.name)]
+    if prefix is not None:
+        matrices = [
+            p for p in matrices if p.name in (f"{prefix}matrix.mtx", f"{prefix}matrix.mtx.gz")
+        ]
     if len(matrices) > 1:
         raise InvalidParameterError(
             f"10x folder {folder} has {len(matrices)} matrix files "
             f"({', '.join(m.name for m in matrices)})",
-            remedy="split them into one folder per sample",
+            remedy="pass prefix= to pick one (the part before matrix.mtx)",
         )
 
     def find(stem: str, prefix: str) -> Path | None:
@@ -302,13 +314,12 @@ def _tenx_layout(folder: Path) -> dict[str, Any]:
                 return folder / name
         return None
 
-    if matrices:
+    if prefix is None and matrices:
         prefix = re.sub(r"matrix\.mtx(\.gz)?$", "", matrices[0].name)
-    else:
+    elif prefix is None:
         other = _tenx_matrix_files(folder)
-        prefix = (
-            re.sub(r"(barcodes|genes|features)\.tsv(\.gz)?$", "", other[0].name) if other else ""
-        )
+        pattern = r"(barcodes|genes|features)\.tsv(\.gz)?$"
+        prefix = re.sub(pattern, "", other[0].name) if other else ""
     matrix = matrices[0] if matrices else None
     barcodes = find("barcodes.tsv", prefix)
     features = find("features.tsv", prefix)
@@ -340,9 +351,9 @@ def _read_10x_mtx(path: Path, var_names: str, opts: dict[str, Any]) -> AnnData:
 
     folder = path.parent if path.is_file() else _find_10x_folder(path)
     assert folder is not None  # detect_format said so
-    layout = _tenx_layout(folder)
+    layout = _tenx_layout(folder, opts.get("prefix"))
     gex_only = opts.get("gex_only", True)
-    prefix = opts.get("prefix", layout["prefix"])
+    prefix = layout["prefix"]
     legacy = layout["legacy"]
     names = {k: layout[k].name[len(prefix) :] for k in ("matrix", "barcodes", "features")}
     # scanpy's reader insists on plain files for v2 and gzipped ones for v3.
@@ -396,20 +407,20 @@ def _read_10x_mtx_by_hand(layout: dict[str, Any], var_names: str, gex_only: bool
             f"10x matrix {layout['matrix'].name} is {X.shape[1]} x {X.shape[0]} but there are "
             f"{len(var)} features and {len(obs)} barcodes"
         )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*names are not unique")
-        adata = AnnData(X, obs=obs, var=var)
+    adata = AnnData(X, obs=obs, var=var)
     if gex_only and "feature_types" in adata.var:
         adata = adata[:, (adata.var["feature_types"] == "Gene Expression").to_numpy()].copy()
     return adata
 
 
-def _peek_10x_h5(path: Path) -> tuple[bool, list[str]]:
-    """Layout (v3 or legacy) and genomes of a 10x HDF5, reading metadata only."""
+def _peek_h5(path: Path) -> tuple[Literal["v3", "legacy", "anndata"], list[str]]:
+    """Layout of an .h5 (10x v3, 10x legacy, or AnnData) and its genomes, from metadata."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
+            if f.attrs.get("encoding-type") == "anndata" or {"X", "obs", "var"} <= set(f):
+                return "anndata", []
             if "matrix" in f:
                 feats = f["matrix"].get("features")
                 if feats is None:
@@ -420,24 +431,30 @@ def _peek_10x_h5(path: Path) -> tuple[bool, list[str]]:
                     genomes = list(
                         dict.fromkeys(g.decode() if isinstance(g, bytes) else str(g) for g in raw)
                     )
-                return True, genomes
-            genomes = [k for k in f if isinstance(f[k], h5py.Group) and "data" in f[k]]
+                return "v3", genomes
+            genomes = [
+                k
+                for k in f
+                if isinstance(f[k], h5py.Group)
+                and {"data", "barcodes", "genes"} <= set(f[k].keys())
+            ]
             if not genomes:
                 raise CorruptInputError(
                     f"{path.name} is HDF5 but not a 10x matrix (top-level keys: {sorted(f)[:8]})",
-                    remedy="if it is an AnnData file, rename it to .h5ad",
+                    remedy="give a Cell Ranger .h5 (matrix/ group, or one group per genome)",
                 )
-            return False, genomes
+            return "legacy", genomes
     except ScagentError:
         raise
     except OSError as e:
         raise CorruptInputError(f"cannot open {path.name} as HDF5: {e}") from e
 
 
-def _read_10x_h5(path: Path, var_names: str, genome: str | None, opts: dict[str, Any]) -> AnnData:
+def _read_10x_h5(
+    path: Path, var_names: str, genome: str | None, genomes: list[str], opts: dict[str, Any]
+) -> AnnData:
     import scanpy as sc
 
-    _, genomes = _peek_10x_h5(path)
     if genome is None and len(genomes) > 1:
         raise InvalidParameterError(
             f"{path.name} holds {len(genomes)} genomes: {', '.join(genomes)}",
@@ -447,9 +464,7 @@ def _read_10x_h5(path: Path, var_names: str, genome: str | None, opts: dict[str,
         raise InvalidParameterError(
             f"genome {genome!r} is not in {path.name}; it holds: {', '.join(genomes)}"
         )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*names are not unique")
-        adata = sc.read_10x_h5(path, genome=genome, gex_only=opts.get("gex_only", True))
+    adata = sc.read_10x_h5(path, genome=genome, gex_only=opts.get("gex_only", True))
     if "feature_types" not in adata.var:
         adata.var["feature_types"] = "Gene Expression"
     if var_names == "gene_ids":
@@ -513,6 +528,14 @@ def _sniff_delimiter(path: Path) -> str:
     return r"\s+"
 
 
+def _exact_in_float32(values: np.ndarray) -> bool:
+    if values.size == 0 or values.dtype.kind not in "iuf":
+        return values.dtype.kind in "iu"
+    if values.dtype.kind == "f" and not np.array_equal(values, np.round(values)):
+        return False
+    return bool(np.abs(values).max() <= 2**24)
+
+
 def _read_delimited(path: Path, fmt: str, transpose: bool | None, opts: dict[str, Any]) -> AnnData:
     """Read a dense CSV/TSV count table with names in the first row and column."""
     from anndata import AnnData
@@ -525,6 +548,8 @@ def _read_delimited(path: Path, fmt: str, transpose: bool | None, opts: dict[str
         df = pd.read_csv(path, sep=sep, index_col=0)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError) as e:
         raise CorruptInputError(f"cannot parse {path.name} as a {fmt.upper()} table: {e}") from e
+    if df.shape[0] == 0:  # a header alone: empty, not text (validation says so)
+        df = df.astype(np.float32)
     bad = [c for c, dt in df.dtypes.items() if not pd.api.types.is_numeric_dtype(dt)]
     if bad:
         example = df[bad[0]].dropna()
@@ -547,8 +572,9 @@ def _read_delimited(path: Path, fmt: str, transpose: bool | None, opts: dict[str
     else:
         rows_are_genes = transpose
     values = df.to_numpy()
-    if values.dtype.kind in "iub" and (values.size == 0 or np.abs(values).max() <= 2**24):
-        # Integers up to 2**24 are exact in float32, the dtype of every other reader.
+    if values.dtype != np.float32 and _exact_in_float32(values):
+        # Whole numbers up to 2**24 are exact in float32, the dtype every other reader
+        # gives; anything else (normalised values, huge numbers) keeps its dtype.
         values = values.astype(np.float32)
     obs_names = df.columns if rows_are_genes else df.index
     var_names = df.index if rows_are_genes else df.columns
@@ -556,13 +582,11 @@ def _read_delimited(path: Path, fmt: str, transpose: bool | None, opts: dict[str
         values = values.T
     if values.size and np.count_nonzero(values) <= values.size // 2:
         values = sp.csr_matrix(values)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*names are not unique")
-        return AnnData(
-            values,
-            obs=pd.DataFrame(index=pd.Index(obs_names.astype(str), name=None)),
-            var=pd.DataFrame(index=pd.Index(var_names.astype(str), name=None)),
-        )
+    return AnnData(
+        values,
+        obs=pd.DataFrame(index=pd.Index(obs_names.astype(str), name=None)),
+        var=pd.DataFrame(index=pd.Index(var_names.astype(str), name=None)),
+    )
 
 
 # --------------------------------------------------------------------------- validation
@@ -629,12 +653,34 @@ def _deduplicate(adata: AnnData, label: str, make_unique: bool) -> None:
                 adata.var_names_make_unique()
 
 
+def _check_sparse_structure(X: Any, label: str) -> None:
+    """Catch a corrupt CSR/CSC (bytes overwritten in an uncompressed file), which scipy
+    accepts without looking and which would crash or mislead every later step."""
+    if not sp.issparse(X) or X.format not in ("csr", "csc"):
+        return
+    n_major, n_minor = X.shape if X.format == "csr" else X.shape[::-1]
+    indptr, indices = X.indptr, X.indices
+    ok = (
+        indptr.size == n_major + 1
+        and indptr[0] == 0
+        and indptr[-1] == indices.size == X.data.size
+        and bool(np.all(np.diff(indptr) >= 0))
+        and (indices.size == 0 or (indices.min() >= 0 and indices.max() < n_minor))
+    )
+    if not ok:
+        raise CorruptInputError(
+            f"{label}: the sparse X is structurally invalid (index pointers or column "
+            "indices out of range)"
+        )
+
+
 def _validate(adata: AnnData, label: str) -> None:
     """Cheap checks that the data is usable; raises :class:`InvalidDataError` if not."""
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise InvalidDataError(
             f"{label} holds {adata.n_obs} cells x {adata.n_vars} genes; nothing to analyse"
         )
+    _check_sparse_structure(adata.X, label)
     bad = _count_nonfinite(adata.X)
     if bad:
         raise InvalidDataError(f"{label}: X holds {bad} NaN or Inf values")
@@ -648,6 +694,34 @@ def _validate(adata: AnnData, label: str) -> None:
 
 
 # --------------------------------------------------------------------------- public API
+
+
+def _parse(
+    p: Path,
+    fmt: str,
+    transpose: bool | None,
+    var_names: str,
+    genome: str | None,
+    genomes: list[str],
+    backed: bool,
+    opts: dict[str, Any],
+) -> AnnData:
+    """Hand the file to the one reader of its format."""
+    with warnings.catch_warnings():
+        # anndata warns about duplicated names while it builds the object; read() says
+        # it once, with counts and examples, in _deduplicate.
+        warnings.filterwarnings("ignore", message=r".*names are not unique", category=UserWarning)
+        if fmt == "h5ad":
+            return _read_h5ad(p, backed, opts)
+        if fmt == "zarr":
+            return _read_zarr(p, opts)
+        if fmt == "loom":
+            return _read_loom(p, opts)
+        if fmt == "10x_mtx":
+            return _read_10x_mtx(p, var_names, opts)
+        if fmt == "10x_h5":
+            return _read_10x_h5(p, var_names, genome, genomes, opts)
+        return _read_delimited(p, fmt, transpose, opts)
 
 
 def read(
@@ -714,8 +788,13 @@ def read(
         An option does not apply to the format, or a multi-genome file without ``genome=``.
     """
     p = Path(path)
-    fmt = detect_format(p)
+    fmt: str = detect_format(p)
     label = p.name
+    genomes: list[str] = []
+    if fmt == "10x_h5":
+        layout, genomes = _peek_h5(p)
+        if layout == "anndata":
+            fmt = "h5ad"  # scanpy once wrote AnnData files as .h5
     if var_names not in ("gene_symbols", "gene_ids"):
         raise InvalidParameterError(
             f"var_names must be 'gene_symbols' or 'gene_ids', not {var_names!r}"
@@ -732,18 +811,7 @@ def read(
     _check_opts(fmt, opts)
 
     try:
-        if fmt == "h5ad":
-            adata = _read_h5ad(p, backed, opts)
-        elif fmt == "zarr":
-            adata = _read_zarr(p, opts)
-        elif fmt == "loom":
-            adata = _read_loom(p, opts)
-        elif fmt == "10x_mtx":
-            adata = _read_10x_mtx(p, var_names, opts)
-        elif fmt == "10x_h5":
-            adata = _read_10x_h5(p, var_names, genome, opts)
-        else:
-            adata = _read_delimited(p, fmt, transpose, opts)
+        adata = _parse(p, fmt, transpose, var_names, genome, genomes, backed, opts)
     except (ScagentError, MemoryError, KeyboardInterrupt):
         raise
     except PermissionError as e:
@@ -753,15 +821,22 @@ def read(
     except Exception as e:  # any parser failure means a file we cannot read
         raise CorruptInputError(f"cannot read {label} as {fmt}: {type(e).__name__}: {e}") from e
 
-    if var_names == "gene_ids" and fmt not in ("10x_mtx", "10x_h5"):
-        _index_by_gene_ids(adata, label)
-    _deduplicate(adata, label, make_unique)
-    if validate:
-        _validate(adata, label)
+    try:
+        if var_names == "gene_ids" and fmt not in ("10x_mtx", "10x_h5"):
+            _index_by_gene_ids(adata, label)
+        _deduplicate(adata, label, make_unique)
+        if validate:
+            _validate(adata, label)
+    except BaseException:
+        if adata.isbacked:  # do not leave the file open behind an error
+            adata.file.close()
+        raise
     scagent_uns = adata.uns.get("scagent")
     if not isinstance(scagent_uns, dict):
         scagent_uns = {}
-    scagent_uns["source"] = _source_record(p, fmt)
+    # A 10x matrix is the folder (matrix + barcodes + features), even when the path
+    # named its matrix.mtx.
+    scagent_uns["source"] = _source_record(p.parent if fmt == "10x_mtx" and p.is_file() else p, fmt)
     adata.uns["scagent"] = scagent_uns
     return adata
 
@@ -796,22 +871,15 @@ _GENERIC_10X_NAMES = {
 }
 
 
+_DATA_SUFFIXES = {".gz", *_SUFFIX_FORMAT}
+
+
 def _sample_stem(path: Path) -> str:
     """A sample name from a path: its stem, climbing past generic Cell Ranger names."""
     p = Path(path).resolve()
     while True:
         name = p.name
-        while Path(name).suffix.lower() in {
-            ".gz",
-            ".h5ad",
-            ".h5",
-            ".loom",
-            ".zarr",
-            ".csv",
-            ".tsv",
-            ".txt",
-            ".mtx",
-        }:
+        while Path(name).suffix.lower() in _DATA_SUFFIXES:
             name = Path(name).stem
         if name.lower() not in _GENERIC_10X_NAMES or p.parent == p:
             return name
