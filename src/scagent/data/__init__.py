@@ -5,7 +5,7 @@ from __future__ import annotations
 from scagent.data.inspect import inspect_adata, summarize_state
 from scagent.data.io import read, read_many
 from scagent.data.prepare import ensure_ready_for, get_counts
-from scagent.data.simulate import simulate
+from scagent.data.simulate import simulate, simulator_cell_types
 from scagent.data.state import Breadcrumbs, ColumnInfo, DataState, DEResult, XState
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "read",
     "read_many",
     "simulate",
+    "simulator_cell_types",
     "summarize_state",
 ]

@@ -299,6 +299,10 @@ def _obs_columns(adata: AnnData) -> dict[str, list[ColumnInfo]]:
         k: [] for k in ("clusterings", "cell_types", "samples", "batches", "conditions", "donors")
     }
     cache: dict[str, int] = {}
+    # The simulator's ground truth (uns['simulation']['truth_columns']) is not an analysis
+    # result: its cell types must not read as an annotation already done.
+    simulation = adata.uns.get("simulation", {})
+    truth = set(simulation.get("truth_columns", ())) if isinstance(simulation, Mapping) else set()
     for name in adata.obs.columns:
         series = adata.obs[name]
         if not _is_discrete(series) or name in _QC_COLUMNS:
@@ -308,6 +312,8 @@ def _obs_columns(adata: AnnData) -> dict[str, list[ColumnInfo]]:
         n_levels = _n_levels(series, cache, name)
         if n_levels > min(n, 100_000) or (n_levels == n and n > 1):
             continue  # an identifier, not a grouping
+        if name in truth and (_matches(name, _CELLTYPE_WORDS) or _matches(name, _CLUSTER_WORDS)):
+            continue
         if _matches(name, _CELLTYPE_WORDS) and 1 <= n_levels <= max(2, n // 2):
             out["cell_types"].append(_column_info(name, series))
         elif _matches(name, _CLUSTER_WORDS) and 2 <= n_levels <= max_clusters:
