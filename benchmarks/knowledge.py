@@ -20,12 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-# benchmarks/inspect.py would shadow the standard library's inspect module for a script
-# run from this folder; drop the folder from the import path before importing numpy.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 
 def main(argv: list[str] | None = None) -> dict:

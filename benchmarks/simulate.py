@@ -9,19 +9,13 @@ Each case runs in a fresh Python process, so its peak resident memory is its own
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import resource
+import subprocess
 import sys
-
-# Run as a script, this folder leads sys.path, and benchmarks/inspect.py would shadow the
-# standard library's inspect (which numpy imports).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
+import time
+from pathlib import Path
 
 
 def run_case(n_cells: int, n_genes: int, chunk_size: int, seed: int) -> dict:
@@ -71,9 +65,9 @@ def main() -> None:
     cells = args.cells or ([10_000, 100_000] + ([1_000_000] if args.full else []))
     for n in cells:
         out = subprocess.run(
-            [sys.executable, __file__, "--one", str(n), "--genes", str(args.genes),
+            [sys.executable, "-m", "benchmarks.simulate", "--one", str(n), "--genes", str(args.genes),
              "--chunk-size", str(args.chunk_size), "--seed", str(args.seed)],
-            capture_output=True, text=True, check=False,
+            capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1],
         )  # fmt: skip
         if out.returncode != 0:
             print(json.dumps({"n_cells": n, "error": out.stderr.strip().splitlines()[-1:]}))
