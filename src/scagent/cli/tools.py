@@ -20,14 +20,23 @@ def _type_text(schema: dict[str, Any]) -> str:
         return " | ".join(_type_text(s) for s in schema["anyOf"])
     if schema.get("type") == "array":
         return f"list[{_type_text(schema.get('items', {}))}]"
-    return {"integer": "int", "number": "float", "string": "str", "boolean": "bool", "null": "None"}.get(
-        schema.get("type", ""), schema.get("type", "any")
-    )
+    return {
+        "integer": "int",
+        "number": "float",
+        "string": "str",
+        "boolean": "bool",
+        "null": "None",
+    }.get(schema.get("type", ""), schema.get("type", "any"))
 
 
 def _range_text(schema: dict[str, Any]) -> str:
     parts = []
-    for key, sym in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+    for key, sym in (
+        ("minimum", ">="),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "<="),
+        ("exclusiveMaximum", "<"),
+    ):
         for s in (schema, *schema.get("anyOf", [])):
             if key in s:
                 parts.append(f"{sym} {s[key]}")
@@ -36,8 +45,9 @@ def _range_text(schema: dict[str, Any]) -> str:
 
 def _params_table(schema: dict[str, Any]) -> Table:
     table = Table(title="parameters", title_justify="left", show_lines=False)
-    for col, style in (("name", "bold cyan"), ("type", ""), ("default", ""), ("range", ""), ("guidance", "")):
-        table.add_column(col, style=style, overflow="fold")
+    table.add_column("name", style="bold cyan", no_wrap=True)
+    for col in ("type", "default", "range", "guidance"):
+        table.add_column(col, overflow="fold")
     required = set(schema.get("required", []))
     for name, prop in schema.get("properties", {}).items():
         default = "(required)" if name in required else repr(prop.get("default"))
@@ -81,8 +91,9 @@ def tools(
         typer.echo(json.dumps([t.json_schema() for t in registered], indent=2))
         return
     table = Table(title=f"{len(registered)} tools", title_justify="left")
-    for col, style in (("id", "bold cyan"), ("category", ""), ("framework", ""), ("requires", ""), ("description", "")):
-        table.add_column(col, style=style, overflow="fold")
+    table.add_column("id", style="bold cyan", no_wrap=True)  # ids are typed back: never broken
+    for col in ("category", "framework", "requires", "description"):
+        table.add_column(col, overflow="fold")
     for t in registered:
         cells = (t.id, t.category, t.framework, ", ".join(t.requires) or "-", t.description)
         table.add_row(*(escape(c) for c in cells))

@@ -1,0 +1,49 @@
+"""Registered analysis steps: each a plain function plus one :class:`Tool` record.
+
+Importing this package registers the core tools. Each name below is the tool's record,
+callable scanpy-style: ``scagent.tools.pca(adata, n_comps=30)`` validates the
+parameters, runs the step on ``adata`` in place, checks the outputs and returns a
+:class:`ToolResult`. The plain function is ``scagent.tools.pca.fn``.
+"""
+
+from __future__ import annotations
+
+from scagent.tools.base import Tool, ToolResult
+from scagent.tools.cluster import LEIDEN as leiden
+from scagent.tools.doublets import DOUBLETS as doublets
+from scagent.tools.features import HVG as hvg
+from scagent.tools.graph import NEIGHBORS as neighbors
+from scagent.tools.integrate import HARMONY as harmony
+from scagent.tools.markers import MARKERS as markers
+from scagent.tools.normalize import NORMALIZE as normalize
+from scagent.tools.qc import FILTER_CELLS as filter_cells
+from scagent.tools.qc import FILTER_GENES as filter_genes
+from scagent.tools.qc import QC_METRICS as qc_metrics
+from scagent.tools.reduce import PCA as pca
+from scagent.tools.reduce import UMAP as umap
+from scagent.tools.registry import get_tool, list_tools, register, tool_ids
+from scagent.tools.trajectory import DIFFUSION_PSEUDOTIME as diffusion_pseudotime
+from scagent.tools.trajectory import PAGA as paga
+
+__all__ = [
+    "Tool",
+    "ToolResult",
+    "diffusion_pseudotime",
+    "doublets",
+    "filter_cells",
+    "filter_genes",
+    "get_tool",
+    "harmony",
+    "hvg",
+    "leiden",
+    "list_tools",
+    "markers",
+    "neighbors",
+    "normalize",
+    "paga",
+    "pca",
+    "qc_metrics",
+    "register",
+    "tool_ids",
+    "umap",
+]
