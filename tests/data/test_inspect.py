@@ -361,3 +361,11 @@ def test_ready_fails_clearly_when_nothing_can_serve(counts: AnnData) -> None:
         ensure_ready_for(counts, needs="log_normalized")
     assert "cannot be derived" in err.value.message
     assert err.value.exit_code == 7
+
+
+def test_simulated_truth_pseudotime_is_not_a_computed_trajectory() -> None:
+    adata = simulate(300, 400, trajectory=True, seed=0)
+    assert "pseudotime" in adata.obs
+    assert not inspect_adata(adata).has("diffusion_pseudotime")
+    adata.obs["dpt_pseudotime"] = adata.obs["pseudotime"].to_numpy()
+    assert inspect_adata(adata).has("diffusion_pseudotime")

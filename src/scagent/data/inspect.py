@@ -291,6 +291,18 @@ def _n_levels(series: pd.Series, cache: dict[str, int], name: str) -> int:
     return cache[name]
 
 
+def _truth_columns(adata: AnnData) -> set[str]:
+    """The simulator's ground-truth obs columns (``uns['simulation']['truth_columns']``).
+
+    Truth is not an analysis result: a true cell type or pseudotime must not read as an
+    annotation or a trajectory already computed.
+    """
+    simulation = adata.uns.get("simulation", {})
+    if not isinstance(simulation, Mapping):
+        return set()
+    return {str(c) for c in simulation.get("truth_columns", ())}
+
+
 def _obs_columns(adata: AnnData) -> dict[str, list[ColumnInfo]]:
     """Sort discrete obs columns into clusterings, cell types and design columns."""
     n = adata.n_obs
@@ -299,10 +311,7 @@ def _obs_columns(adata: AnnData) -> dict[str, list[ColumnInfo]]:
         k: [] for k in ("clusterings", "cell_types", "samples", "batches", "conditions", "donors")
     }
     cache: dict[str, int] = {}
-    # The simulator's ground truth (uns['simulation']['truth_columns']) is not an analysis
-    # result: its cell types must not read as an annotation already done.
-    simulation = adata.uns.get("simulation", {})
-    truth = set(simulation.get("truth_columns", ())) if isinstance(simulation, Mapping) else set()
+    truth = _truth_columns(adata)
     for name in adata.obs.columns:
         series = adata.obs[name]
         if not _is_discrete(series) or name in _QC_COLUMNS:
@@ -374,7 +383,10 @@ def _breadcrumbs(adata: AnnData) -> Breadcrumbs:
     crumbs.neighbors_obsp = [
         k for k in adata.obsp.keys() if "connectivities" in k or "distances" in k
     ]
-    crumbs.pseudotime = next((c for c in _PSEUDOTIME_COLUMNS if c in adata.obs.columns), None)
+    truth = _truth_columns(adata)
+    crumbs.pseudotime = next(
+        (c for c in _PSEUDOTIME_COLUMNS if c in adata.obs.columns and c not in truth), None
+    )
     crumbs.paga = "paga" in adata.uns
     crumbs.doublets = next((c for c in _DOUBLET_COLUMNS if c in adata.obs.columns), None)
     crumbs.de = _de_results(adata.uns)

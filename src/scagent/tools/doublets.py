@@ -52,40 +52,22 @@ class DoubletsParams(ParamsModel):
     )
 
 
-def threshold_minimum(values: np.ndarray, nbins: int = 256, max_iter: int = 10_000) -> float | None:
-    """The minimum between the two modes of a histogram, after smoothing until it is bimodal.
+def threshold_minimum(values: np.ndarray) -> float | None:
+    """Scrublet's automatic threshold: the minimum between the two modes of the simulated
+    doublets' score histogram (``skimage.filters.threshold_minimum``, Glasbey 1993).
 
-    The method of Scrublet's automatic threshold (``skimage.filters.threshold_minimum``,
-    Glasbey 1993), written here so that doublet calls do not need scikit-image. Returns
-    None when the histogram never has exactly two maxima.
+    Returns None when the histogram never becomes bimodal (skimage raises then).
     """
-    from scipy.ndimage import uniform_filter1d
+    from skimage.filters import threshold_minimum as skimage_threshold_minimum
 
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if values.size < 10 or np.ptp(values) == 0:
         return None
-    counts, edges = np.histogram(values, bins=nbins)
-    centers = (edges[:-1] + edges[1:]) / 2
-    smooth = counts.astype(np.float64)
-    maxima: list[int] = []
-    for _ in range(max_iter):
-        smooth = uniform_filter1d(smooth, 3)
-        rising = np.diff(smooth)
-        maxima = []
-        direction = 1
-        for i, step in enumerate(rising):
-            if direction > 0 and step < 0:
-                direction = -1
-                maxima.append(i)
-            elif direction < 0 and step > 0:
-                direction = 1
-        if len(maxima) < 3:
-            break
-    if len(maxima) != 2:
+    try:
+        return float(skimage_threshold_minimum(values))
+    except RuntimeError:
         return None
-    low = int(np.argmin(smooth[maxima[0] : maxima[1] + 1]))
-    return float(centers[maxima[0] + low])
 
 
 def doublets(adata: AnnData, **params: Any) -> ToolResult:
@@ -139,8 +121,8 @@ def doublets(adata: AnnData, **params: Any) -> ToolResult:
     for b in np.unique(batches):
         idx = np.flatnonzero(batches == b)
         work = ad.AnnData(X=counts[idx].astype(np.float32), obs=obs.iloc[idx])
-        # A provisional threshold of 1 stops scanpy from asking for scikit-image; the call is
-        # made below from the simulated doublets' scores, as Scrublet does.
+        # A provisional threshold of 1 keeps scanpy from failing on a unimodal score
+        # histogram; the call is made below, per sample, the way Scrublet makes it.
         with warnings_module.catch_warnings():
             # Scrublet's rate summary divides by zero at the provisional threshold.
             warnings_module.simplefilter("ignore", RuntimeWarning)
