@@ -8,6 +8,7 @@ parameters, runs the step on ``adata`` in place, checks the outputs and returns 
 
 from __future__ import annotations
 
+from scagent.tools.annotate import ANNOTATE as annotate
 from scagent.tools.base import Tool, ToolResult
 from scagent.tools.cluster import LEIDEN as leiden
 from scagent.tools.doublets import DOUBLETS as doublets
@@ -28,6 +29,7 @@ from scagent.tools.trajectory import PAGA as paga
 __all__ = [
     "Tool",
     "ToolResult",
+    "annotate",
     "diffusion_pseudotime",
     "doublets",
     "filter_cells",

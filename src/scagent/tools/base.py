@@ -24,7 +24,7 @@ __all__ = ["Category", "ParamsModel", "Tool", "ToolResult", "parse_params"]
 #: Tool families, in the order of a standard analysis.
 Category = Literal[
     "qc", "doublets", "preprocessing", "features", "reduction", "integration", "graph",
-    "clustering", "embedding", "markers", "trajectory",
+    "clustering", "embedding", "markers", "trajectory", "annotation",
 ]  # fmt: skip
 
 
