@@ -104,7 +104,7 @@ def test_cli_errors_through_main(tmp_path):
 
 def test_registered_tool(pbmc68k):
     registry = pytest.importorskip("scagent.tools.registry")
-    import scagent.tools.annotate as tool_mod
+    import scagent.tools.annotation as tool_mod
 
     tool = registry.get_tool("annotate")
     assert tool is tool_mod.ANNOTATE and tool.category == "annotation"

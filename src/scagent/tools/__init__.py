@@ -8,7 +8,7 @@ parameters, runs the step on ``adata`` in place, checks the outputs and returns 
 
 from __future__ import annotations
 
-from scagent.tools.annotate import ANNOTATE as annotate
+from scagent.tools.annotation import ANNOTATE as annotate
 from scagent.tools.base import Tool, ToolResult
 from scagent.tools.cluster import LEIDEN as leiden
 from scagent.tools.doublets import DOUBLETS as doublets
