@@ -13,9 +13,12 @@ from rich.table import Table
 from scagent.errors import InvalidParameterError
 
 PROJECT_OPTION = typer.Option(
-    ".", "--project", "-C", help="Project folder (default: the current folder or a parent).",
+    ".",
+    "--project",
+    "-C",
+    help="Project folder (default: the current folder or a parent).",
     envvar="SCAGENT_PROJECT",
-)  # fmt: skip
+)
 
 
 def _console() -> Console:
@@ -23,10 +26,10 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
-def _open(project: str):
+def _open(project: str, lock_timeout: float | None = None):
     from scagent.session import Session
 
-    return Session.open(project)
+    return Session.open(project, lock_timeout=lock_timeout)
 
 
 def _parse_value(text: str) -> Any:
@@ -55,8 +58,20 @@ def _short(snapshot_id: str | None) -> str:
     return (snapshot_id or "-")[:12]
 
 
-def _params_text(params: dict[str, Any], limit: int = 60) -> str:
-    text = ", ".join(f"{k}={v!r}" for k, v in params.items())
+def _params_text(params: dict[str, Any], tool_id: str | None = None, limit: int = 60) -> str:
+    """The parameters that differ from the tool's defaults (all of them for an unknown tool)."""
+    shown = dict(params)
+    if tool_id:
+        try:
+            from scagent.tools import get_tool
+
+            defaults = get_tool(tool_id).defaults()
+            shown = {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
+        except Exception:  # a tool no longer registered: show everything recorded
+            shown = dict(params)
+        if not shown:
+            return "(defaults)"
+    text = ", ".join(f"{k}={v!r}" for k, v in shown.items())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -89,21 +104,42 @@ def register(app: typer.Typer) -> None:
         branch: str = typer.Option(None, "--branch", help="Branch to run on (default: current)."),
         request: str = typer.Option(None, "--request", help="Why: recorded in provenance."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        lock_timeout: float = typer.Option(
+            None, "--lock-timeout", help="Seconds to wait for another writer (default: fail)."
+        ),
         project: str = PROJECT_OPTION,
     ) -> None:
         """Run TOOL on the head of the branch and record it as a new step."""
-        session = _open(project)
+        session = _open(project, lock_timeout)
         record = session.run(
-            tool, auto=auto, branch=branch, requested_by="cli", request_text=request,
+            tool,
+            auto=auto,
+            branch=branch,
+            requested_by="cli",
+            request_text=request,
             **parse_params(param),
-        )  # fmt: skip
+        )
         if as_json:
-            typer.echo(json.dumps({
-                "branch": record.branch, "snapshot": record.snapshot_id,
-                "steps": [{"step": s.step, "tool_id": s.tool_id, "params": s.params,
-                           "planned": s.planned} for s in record.steps],
-                "result": record.result.model_dump(mode="json"),
-            }, indent=1, default=str))  # fmt: skip
+            typer.echo(
+                json.dumps(
+                    {
+                        "branch": record.branch,
+                        "snapshot": record.snapshot_id,
+                        "steps": [
+                            {
+                                "step": s.step,
+                                "tool_id": s.tool_id,
+                                "params": s.params,
+                                "planned": s.planned,
+                            }
+                            for s in record.steps
+                        ],
+                        "result": record.result.model_dump(mode="json"),
+                    },
+                    indent=1,
+                    default=str,
+                )
+            )
             return
         out = _console()
         for step in record.steps:
@@ -113,22 +149,35 @@ def register(app: typer.Typer) -> None:
             out.print(f"[yellow]warning:[/] {warning}")
 
     @app.command("status")
-    def status(project: str = PROJECT_OPTION, last: int = typer.Option(5, help="Steps shown.")) -> None:
+    def status(
+        project: str = PROJECT_OPTION, last: int = typer.Option(5, help="Steps shown.")
+    ) -> None:
         """Branch, last steps, what the data is, and the suggested next steps."""
         from scagent.data import summarize_state
 
         session = _open(project)
         out = _console()
         config = session.project.config
-        out.print(f"project: {session.project.root}" + (f"  paradigm: {config.paradigm}" if config.paradigm else ""))
+        out.print(
+            f"project: {session.project.root}"
+            + (f"  paradigm: {config.paradigm}" if config.paradigm else "")
+        )
         if not session.branches():
             out.print("no data yet: `scagent init --data FILE` or Session.import_data")
             return
         history = session.history()
-        out.print(f"branch: {session.branch} at step {len(history) - 1} ({_short(history[-1].snapshot_id)})")
+        out.print(
+            f"branch: {session.branch} at step {len(history) - 1} ({_short(history[-1].snapshot_id)})"
+        )
         table = Table("step", "tool", "parameters", "by", "summary")
         for step in history[-last:]:
-            table.add_row(str(step.step), step.tool_id, _params_text(step.params), step.requested_by, step.summary)
+            table.add_row(
+                str(step.step),
+                step.tool_id,
+                _params_text(step.params, step.tool_id),
+                step.requested_by,
+                step.summary,
+            )
         out.print(table)
         out.print(f"data: {summarize_state(session.state)}")
         suggestions = session.next_steps()
@@ -151,7 +200,9 @@ def register(app: typer.Typer) -> None:
         for i, step in enumerate(steps, 1):
             out.print(f"{i}. {step.tool_id}: {getattr(step, 'reason', '')}")
 
-    branch_app = typer.Typer(help="List, create, switch, delete and compare branches.", no_args_is_help=True)
+    branch_app = typer.Typer(
+        help="List, create, switch, delete and compare branches.", no_args_is_help=True
+    )
     app.add_typer(branch_app, name="branch")
 
     @branch_app.command("list")
@@ -162,8 +213,13 @@ def register(app: typer.Typer) -> None:
         table = Table("", "branch", "steps", "head", "last tool")
         for name in sorted(session.branches()):
             history = session.history(name)
-            table.add_row("*" if name == current else "", name, str(len(history) - 1),
-                          _short(history[-1].snapshot_id), history[-1].tool_id)  # fmt: skip
+            table.add_row(
+                "*" if name == current else "",
+                name,
+                str(len(history) - 1),
+                _short(history[-1].snapshot_id),
+                history[-1].tool_id,
+            )
         _console().print(table)
 
     @branch_app.command("create")
@@ -176,7 +232,9 @@ def register(app: typer.Typer) -> None:
         """Create branch NAME at --from (default: the current head)."""
         session = _open(project)
         snapshot = session.create_branch(name, from_ref, switch=switch)
-        _console().print(f"created branch {name} at {_short(snapshot)}" + (" (current)" if switch else ""))
+        _console().print(
+            f"created branch {name} at {_short(snapshot)}" + (" (current)" if switch else "")
+        )
 
     @branch_app.command("switch")
     def branch_switch(name: str, project: str = PROJECT_OPTION) -> None:
@@ -192,7 +250,8 @@ def register(app: typer.Typer) -> None:
 
     @branch_app.command("compare")
     def branch_compare(
-        a: str, b: str,
+        a: str,
+        b: str,
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
         project: str = PROJECT_OPTION,
     ) -> None:
@@ -205,12 +264,16 @@ def register(app: typer.Typer) -> None:
         if result.common_ancestor is None:
             out.print(f"{a} and {b} share no snapshot (different imports)")
         else:
-            out.print(f"{a} and {b} diverge after step {result.common_step} ({_short(result.common_ancestor)})")
+            out.print(
+                f"{a} and {b} diverge after step {result.common_step} ({_short(result.common_ancestor)})"
+            )
         out.print(f"{a}: {' -> '.join(result.steps_a) or '(no further steps)'}")
         out.print(f"{b}: {' -> '.join(result.steps_b) or '(no further steps)'}")
         for diff in result.differences:
             if not diff.same_tool:
-                out.print(f"step {diff.step}: {a} ran {diff.tool_a or '-'}, {b} ran {diff.tool_b or '-'}")
+                out.print(
+                    f"step {diff.step}: {a} ran {diff.tool_a or '-'}, {b} ran {diff.tool_b or '-'}"
+                )
             for key, (va, vb) in diff.params.items():
                 out.print(f"step {diff.step} {diff.tool_a}: {key} = {va!r} ({a}) vs {vb!r} ({b})")
         for agreement in result.clusterings:
@@ -230,7 +293,9 @@ def register(app: typer.Typer) -> None:
         adata = _open(project).checkout(ref, out_file)
         _console().print(f"wrote {out_file} ({adata.n_obs} cells x {adata.n_vars} genes)")
 
-    prov_app = typer.Typer(help="Show or export the project's W3C PROV provenance.", no_args_is_help=True)
+    prov_app = typer.Typer(
+        help="Show or export the project's W3C PROV provenance.", no_args_is_help=True
+    )
     app.add_typer(prov_app, name="provenance")
 
     @prov_app.command("show")
@@ -240,13 +305,20 @@ def register(app: typer.Typer) -> None:
         table = Table("snapshot", "tool", "parameters", "by", "ended")
         for manifest in session.committed_manifests():
             meta = manifest.meta or {}
-            table.add_row(_short(manifest.id), meta.get("tool_id", "?"), _params_text(meta.get("params") or {}),
-                          meta.get("requested_by", ""), meta.get("ended", ""))  # fmt: skip
+            table.add_row(
+                _short(manifest.id),
+                meta.get("tool_id", "?"),
+                _params_text(meta.get("params") or {}, meta.get("tool_id")),
+                meta.get("requested_by", ""),
+                meta.get("ended", ""),
+            )
         _console().print(table)
 
     @prov_app.command("export")
     def provenance_export(
-        format: str = typer.Option("jsonld", "--format", help="jsonld (PROV-JSON-LD), provn or json."),
+        format: str = typer.Option(
+            "jsonld", "--format", help="jsonld (PROV-JSON-LD), provn or json."
+        ),
         out_file: Path = typer.Option(None, "--out", help="File to write (default: print)."),
         project: str = PROJECT_OPTION,
     ) -> None:
@@ -274,12 +346,20 @@ def register(app: typer.Typer) -> None:
         else:
             table = Table("step", "tool", "deterministic", "result", "differing parts")
             for s in report.steps:
-                table.add_row(str(s.step), s.tool_id, "yes" if s.deterministic else "no",
-                              s.status.replace("_", " "), s.error or ", ".join(s.differing))  # fmt: skip
+                table.add_row(
+                    str(s.step),
+                    s.tool_id,
+                    "yes" if s.deterministic else "no",
+                    s.status.replace("_", " "),
+                    s.error or ", ".join(s.differing),
+                )
             out = _console()
             out.print(table)
-            out.print("replay reproduced every deterministic step" if report.ok else
-                      "[red]replay did not reproduce the branch[/]")  # fmt: skip
+            out.print(
+                "replay reproduced every deterministic step"
+                if report.ok
+                else "[red]replay did not reproduce the branch[/]"
+            )
         if not report.ok:
             raise typer.Exit(1)
 
