@@ -8,7 +8,7 @@ against one .h5ad of the final state.
 
 Usage::
 
-    python benchmarks/spine.py [--cells 50000] [--genes 20000] [--seed 0]
+    python -m benchmarks.spine [--cells 50000] [--genes 20000] [--seed 0]
 
 Targets (issue 3): overhead <= 10 % of the scanpy time; a one-column step's snapshot
 < 1 % of the .h5ad; the 9-step history <= 1.5x one .h5ad of the final state.
@@ -17,6 +17,7 @@ Targets (issue 3): overhead <= 10 % of the scanpy time; a one-column step's snap
 from __future__ import annotations
 
 import argparse
+import sys
 import gc
 import json
 import os
