@@ -6,7 +6,7 @@ used to choose labels.
 
 Usage::
 
-    python benchmarks/annotate.py [--data ../shared/data] [--cells 50000] [--skip-speed]
+    python -m benchmarks.annotate [--data ../shared/data] [--cells 50000] [--skip-speed]
 """
 
 from __future__ import annotations

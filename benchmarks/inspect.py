@@ -1,6 +1,6 @@
 """Inspector time and peak memory on large simulated data; prints JSON.
 
-Usage: python benchmarks/inspect.py [--cells 100000,1000000] [--genes 20000]
+Usage: python -m benchmarks.inspect [--cells 100000,1000000] [--genes 20000]
 
 For each size: the inspector's wall time and its peak of newly allocated memory
 (tracemalloc, which sees numpy buffers), beside a baseline that checks the same

@@ -7,7 +7,7 @@ cell-type distribution of real data while reaching the size asked for.
 
 Usage::
 
-    python benchmarks/knowledge.py [--data ../shared/data] [--rows 100000] [--lists 1000]
+    python -m benchmarks.knowledge [--data ../shared/data] [--rows 100000] [--lists 1000]
 """
 
 from __future__ import annotations

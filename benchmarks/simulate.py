@@ -2,9 +2,9 @@
 
 Each case runs in a fresh Python process, so its peak resident memory is its own.
 
-    python benchmarks/simulate.py            # 10k and 100k cells x 20k genes
-    python benchmarks/simulate.py --full     # ... and 1M cells x 20k genes
-    python benchmarks/simulate.py --cells 50000 --genes 5000
+    python -m benchmarks.simulate            # 10k and 100k cells x 20k genes
+    python -m benchmarks.simulate --full     # ... and 1M cells x 20k genes
+    python -m benchmarks.simulate --cells 50000 --genes 5000
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ Targets (issue 3): overhead <= 10 % of the scanpy time; a one-column step's snap
 from __future__ import annotations
 
 import argparse
-import sys
 import gc
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
