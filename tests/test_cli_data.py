@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,22 @@ def test_demo_runs_offline(capsys) -> None:
     text = capsys.readouterr().out
     assert "600 cells" in text
     assert "raw counts" in text
+    assert "normalize -> hvg -> pca -> neighbors -> leiden" in text
+    assert "step 8: annotate" in text
+
+
+def test_demo_annotates_simulated_types(tmp_path) -> None:
+    from rich.console import Console
+
+    from scagent.demo import run_demo
+
+    result = run_demo(
+        n_cells=1500, seed=1, console=Console(file=open(os.devnull, "w")), project_dir=tmp_path
+    )
+    assert result["steps"][:6] == ["import", "normalize", "hvg", "pca", "neighbors", "leiden"]
+    assert result["steps"][-1] == "annotate"
+    assert result["annotation_score"] >= 0.6
+    assert (tmp_path / ".scagent" / "provenance.jsonld").is_file()
 
 
 def test_version(capsys) -> None:
