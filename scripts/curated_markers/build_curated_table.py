@@ -23,20 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from catalog import HUMAN, MOUSE, REFERENCES, TISSUES
 
+from scagent.knowledge.loaders import MARKER_COLUMNS
+
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "src" / "scagent" / "knowledge" / "data" / "markers_curated.tsv"
-COLUMNS = [
-    "species",
-    "tissue",
-    "uberon_id",
-    "cell_type",
-    "cell_ontology_id",
-    "gene",
-    "polarity",
-    "weight",
-    "source",
-    "reference",
-]
+COLUMNS = list(MARKER_COLUMNS)
 WEIGHT_DEFINING = 1.0
 WEIGHT_SUPPORTING = 0.7
 WEIGHT_NEGATIVE = 0.8

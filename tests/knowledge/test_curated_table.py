@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scagent.knowledge.loaders import MARKER_COLUMNS
+
 TABLE = (
     Path(__file__).resolve().parents[2]
     / "src"
@@ -20,18 +22,7 @@ TABLE = (
     / "data"
     / "markers_curated.tsv"
 )
-COLUMNS = [
-    "species",
-    "tissue",
-    "uberon_id",
-    "cell_type",
-    "cell_ontology_id",
-    "gene",
-    "polarity",
-    "weight",
-    "source",
-    "reference",
-]
+COLUMNS = list(MARKER_COLUMNS)
 #: Immune subtypes the table must cover, by Cell Ontology id.
 REQUIRED_IMMUNE = {
     "CL:0000895": "CD4 naive T",

@@ -40,17 +40,7 @@ BUNDLED_TABLE = "markers_curated.tsv"
 #: File name of the database ``scagent knowledge build`` writes.
 BUILT_TABLE = "markers.parquet"
 
-_CATEGORICAL = (
-    "species",
-    "tissue",
-    "uberon_id",
-    "cell_type",
-    "cell_ontology_id",
-    "gene",
-    "polarity",
-    "source",
-    "reference",
-)
+_CATEGORICAL = tuple(c for c in MARKER_COLUMNS if c != "weight")
 
 
 def knowledge_dir() -> Path:
