@@ -320,3 +320,18 @@ def test_corrupted_object_is_named(session, test_tools):
         fresh.adata  # noqa: B018
     with pytest.raises(StoreCorruptionError):
         fresh.run("test_add", key_added="more")
+
+
+def test_species_and_tissue_come_from_the_experiment_context(tmp_path, pbmc68k):
+    """Tools with species/tissue parameters get them from project.json unless given."""
+    from scagent.session import Session
+
+    session = Session.init(
+        tmp_path / "ctx", data=pbmc68k.copy(), context={"organism": "human", "tissue": "blood"}
+    )
+    record = session.run("annotate", groupby="bulk_labels")
+    params = session.history()[-1].params
+    assert params["tissue"] == "blood" and params["species"] == "human"
+    assert record.result.metrics["n_clusters"] == pbmc68k.obs["bulk_labels"].nunique()
+    session.run("annotate", groupby="bulk_labels", tissue="bone marrow", overwrite=True)
+    assert session.history()[-1].params["tissue"] == "bone marrow"  # the user's value wins

@@ -117,6 +117,10 @@ class RunRecord:
         return self.steps[-1]
 
 
+#: Species names the tools take, by the NCBI taxon of the experiment context.
+_SPECIES_BY_TAXON = {"NCBITaxon:9606": "human", "NCBITaxon:10090": "mouse"}
+
+
 @contextlib.contextmanager
 def _deferred_sigint() -> Iterator[None]:
     """Hold Ctrl-C while the commit and its bookkeeping run; deliver it afterwards.
@@ -436,6 +440,23 @@ class Session:
             return False
 
     # ------------------------------------------------------------------ run
+    def _context_defaults(self, tool: Tool, params: dict[str, Any]) -> dict[str, Any]:
+        """Fill a tool's ``species`` / ``tissue`` parameters from the experiment context.
+
+        One rule for every tool, so that no tool needs to know about projects: a parameter
+        the user gave always wins; the defaults used are recorded with the other params.
+        """
+        fields = tool.params.model_fields
+        context = self.project.config.context
+        filled = dict(params)
+        if "tissue" in fields and filled.get("tissue") is None and context.tissue is not None:
+            filled["tissue"] = context.tissue.label
+        if "species" in fields and filled.get("species") is None and context.organism is not None:
+            species = _SPECIES_BY_TAXON.get(context.organism.taxon_id)
+            if species is not None:
+                filled["species"] = species
+        return filled
+
     def run(
         self,
         tool_id: str,
@@ -488,6 +509,7 @@ class Session:
 
         prov.check_requested_by(requested_by)
         tool = get_tool(tool_id)
+        params = self._context_defaults(tool, params)
         validated = tool.validate_params(params)
         timings = dict.fromkeys(("inspect", "copy", "tool", "snapshot", "commit"), 0.0)
 
