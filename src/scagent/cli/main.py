@@ -44,9 +44,9 @@ def _root(
 
 def _register_commands() -> None:
     # Command groups live in their own modules; each exposes `register(app)`.
-    from scagent.cli import annotate, data, knowledge, project, tools
+    from scagent.cli import annotate, consensus, data, knowledge, project, tools
 
-    for module in (data, tools, project, knowledge, annotate):
+    for module in (data, tools, project, knowledge, annotate, consensus):
         module.register(app)
 
 

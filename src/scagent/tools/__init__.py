@@ -49,3 +49,4 @@ __all__ = [
     "tool_ids",
     "umap",
 ]
+import scagent.consensus.tool  # noqa: E402, F401  (registers consensus_clustering)
