@@ -14,7 +14,8 @@ from scagent.errors import ScagentError
 app = typer.Typer(
     name="scagent",
     help="Single-cell RNA-seq analysis you can trust.",
-    no_args_is_help=True,
+    # No arguments: the chat inside a project, the help elsewhere (see _root).
+    no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -29,24 +30,26 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
-    debug: bool = typer.Option(
-        False, "--debug", help="Show tracebacks instead of one-line errors."
-    ),
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
     ),
 ) -> None:
     if debug:
         os.environ["SCAGENT_DEBUG"] = "1"
+    from scagent.cli.agent import default_action
+
+    default_action(ctx)
 
 
 def _register_commands() -> None:
     # Command groups live in their own modules; each exposes `register(app)`.
-    from scagent.cli import annotate, consensus, data, knowledge, project, tools
+    from scagent.cli import agent, annotate, consensus, data, knowledge, project, tools
 
-    for module in (data, tools, project, knowledge, annotate, consensus):
+    for module in (data, tools, project, knowledge, annotate, consensus, agent):
         module.register(app)
 
 
