@@ -47,9 +47,9 @@ def _root(
 
 def _register_commands() -> None:
     # Command groups live in their own modules; each exposes `register(app)`.
-    from scagent.cli import agent, annotate, consensus, data, knowledge, project, tools
+    from scagent.cli import agent, annotate, consensus, data, knowledge, project, report, tools
 
-    for module in (data, tools, project, knowledge, annotate, consensus, agent):
+    for module in (data, tools, project, knowledge, annotate, consensus, report, agent):
         module.register(app)
 
 
