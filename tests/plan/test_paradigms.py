@@ -40,8 +40,10 @@ def test_every_paradigm_is_a_dag_with_rationales(name: str) -> None:
 def test_paradigm_names_and_future_tools() -> None:
     assert set(list_paradigms()) == EXPECTED == set(PARADIGMS)
     plan = get_paradigm("disease-vs-healthy")
+    available = {s.tool_id for s in plan.steps if s.available}
     future = {s.tool_id for s in plan.steps if not s.available}
-    assert {"pseudobulk_de", "composition"} <= future
+    assert {"pseudobulk_de", "composition"} <= available  # registered downstream tools
+    assert future == {s.tool_id for s in plan.steps} - set(tool_ids())
     with pytest.raises(InvalidParameterError, match="atlas"):
         get_paradigm("atlass")
 

@@ -31,7 +31,11 @@ def test_list_tools_follows_the_pipeline_order() -> None:
     for before, after in [("qc_metrics", "normalize"), ("normalize", "hvg"), ("hvg", "pca"),
                           ("pca", "neighbors"), ("neighbors", "leiden"), ("leiden", "markers")]:  # fmt: skip
         assert ids.index(before) < ids.index(after)
-    assert {t.id for t in T.list_tools("trajectory")} == {"paga", "diffusion_pseudotime"}
+    assert {t.id for t in T.list_tools("trajectory")} == {
+        "paga",
+        "diffusion_pseudotime",
+        "trajectory",
+    }
 
 
 def test_unknown_tool_suggests_close_ids() -> None:

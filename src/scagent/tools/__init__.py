@@ -8,15 +8,19 @@ parameters, runs the step on ``adata`` in place, checks the outputs and returns 
 
 from __future__ import annotations
 
+from scagent.tools.abundance import COMPOSITION as composition
 from scagent.tools.annotation import ANNOTATE as annotate
 from scagent.tools.base import Tool, ToolResult
 from scagent.tools.cluster import LEIDEN as leiden
+from scagent.tools.de_within import DE_WITHIN_CLUSTER as de_within_cluster
 from scagent.tools.doublets import DOUBLETS as doublets
+from scagent.tools.enrich import ENRICHMENT as enrichment
 from scagent.tools.features import HVG as hvg
 from scagent.tools.graph import NEIGHBORS as neighbors
 from scagent.tools.integrate import HARMONY as harmony
 from scagent.tools.markers import MARKERS as markers
 from scagent.tools.normalize import NORMALIZE as normalize
+from scagent.tools.pseudobulk import PSEUDOBULK_DE as pseudobulk_de
 from scagent.tools.qc import FILTER_CELLS as filter_cells
 from scagent.tools.qc import FILTER_GENES as filter_genes
 from scagent.tools.qc import QC_METRICS as qc_metrics
@@ -25,13 +29,17 @@ from scagent.tools.reduce import UMAP as umap
 from scagent.tools.registry import get_tool, list_tools, register, tool_ids
 from scagent.tools.trajectory import DIFFUSION_PSEUDOTIME as diffusion_pseudotime
 from scagent.tools.trajectory import PAGA as paga
+from scagent.tools.trajectory_root import TRAJECTORY as trajectory_tool
 
 __all__ = [
     "Tool",
     "ToolResult",
     "annotate",
+    "composition",
+    "de_within_cluster",
     "diffusion_pseudotime",
     "doublets",
+    "enrichment",
     "filter_cells",
     "filter_genes",
     "get_tool",
@@ -44,9 +52,11 @@ __all__ = [
     "normalize",
     "paga",
     "pca",
+    "pseudobulk_de",
     "qc_metrics",
     "register",
     "tool_ids",
+    "trajectory_tool",
     "umap",
 ]
-import scagent.consensus.tool  # noqa: E402, F401  (registers consensus_clustering)
+import scagent.consensus.tool  # noqa: F401  (registers consensus_clustering)

@@ -25,6 +25,7 @@ __all__ = ["Category", "ParamsModel", "Tool", "ToolResult", "parse_params"]
 Category = Literal[
     "qc", "doublets", "preprocessing", "features", "reduction", "integration", "graph",
     "clustering", "embedding", "markers", "trajectory", "annotation",
+    "differential_expression", "enrichment", "composition",
 ]  # fmt: skip
 
 
