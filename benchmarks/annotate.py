@@ -27,18 +27,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 #: bulk_labels of pbmc68k_reduced -> CL term (the truth side of the pbmc68k benchmark).
-PBMC68K_TRUTH = {
-    "CD14+ Monocyte": "CL:0001054",
-    "CD19+ B": "CL:0000236",
-    "CD34+": "CL:0000837",
-    "CD4+/CD25 T Reg": "CL:0000815",
-    "CD4+/CD45RA+/CD25- Naive T": "CL:0000895",
-    "CD4+/CD45RO+ Memory": "CL:0000897",
-    "CD56+ NK": "CL:0000623",
-    "CD8+ Cytotoxic T": "CL:0000625",
-    "CD8+/CD45RA+ Naive Cytotoxic": "CL:0000900",
-    "Dendritic": "CL:0000451",
-}
 
 
 def score_dev_set(dev: pd.DataFrame, predict) -> dict:
@@ -162,25 +150,11 @@ def simulated_benchmark() -> dict:
 
 
 def pbmc68k_benchmark() -> dict:
-    import scanpy as sc
+    from scagent.annotate.evaluate import pbmc68k_broad_agreement
 
-    from scagent.annotate import annotate_anndata
-    from scagent.knowledge import ontology as onto
-
-    adata = sc.datasets.pbmc68k_reduced()
-    report = annotate_anndata(adata, "louvain", tissue="blood", species="human")
-    pred = adata.obs["annotation_cl_id"].astype(str)
-    true = adata.obs["bulk_labels"].astype(str).map(PBMC68K_TRUTH)
-    pb = pred.map(lambda c: onto.broad_type(c) if c else None)
-    tb = true.map(onto.broad_type)
-    agree = float((pb == tb).mean())
-    return {
-        "cells": int(adata.n_obs),
-        "clusters": report.stats.n_clusters,
-        "broad_type_agreement_cells": round(agree, 4),
-        "labels": {c.cluster_id: c.label for c in report.clusters},
-        "truth_mapping": PBMC68K_TRUTH,
-    }
+    result = pbmc68k_broad_agreement("louvain")
+    result["broad_type_agreement_cells"] = round(result["broad_type_agreement_cells"], 4)
+    return result
 
 
 def speed_benchmark(n_cells: int) -> dict:

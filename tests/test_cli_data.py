@@ -69,27 +69,31 @@ def test_usage_error_exit_code(capsys) -> None:
     assert main(["no-such-command"]) == 2
 
 
-def test_demo_runs_offline(capsys) -> None:
-    assert main(["demo", "--cells", "600"]) == 0
+def test_demo_runs_offline(tmp_path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--cells", "900", "--out", str(out), "--no-real-data"]) == 0
     text = capsys.readouterr().out
-    assert "600 cells" in text
-    assert "raw counts" in text
+    assert "900 cells" in text
     assert "normalize -> hvg -> pca -> neighbors -> leiden" in text
-    assert "step 8: annotate" in text
+    assert "how well the known truth was recovered" in text
+    assert (out / "report.html").stat().st_size > 10_000
+    assert (out / "project" / ".scagent" / "provenance.jsonld").is_file()
 
 
-def test_demo_annotates_simulated_types(tmp_path) -> None:
+def test_demo_recovers_the_simulated_truth(tmp_path) -> None:
     from rich.console import Console
 
     from scagent.demo import run_demo
 
-    result = run_demo(
-        n_cells=1500, seed=1, console=Console(file=open(os.devnull, "w")), project_dir=tmp_path
-    )
-    assert result["steps"][:6] == ["import", "normalize", "hvg", "pca", "neighbors", "leiden"]
-    assert result["steps"][-1] == "annotate"
+    with open(os.devnull, "w") as sink:
+        result = run_demo(n_cells=1500, seed=1, console=Console(file=sink), out_dir=tmp_path)
+    assert result["steps"][0] == "import" and result["steps"][-1] == "pseudobulk_de"
+    assert {"harmony", "annotate", "consensus_clustering"} <= set(result["steps"])
     assert result["annotation_score"] >= 0.6
-    assert (tmp_path / ".scagent" / "provenance.jsonld").is_file()
+    assert result["leiden_ari"] > 0.6 and result["consensus_ari"] > 0.6
+    assert result["pseudobulk_fdp"] <= 0.2
+    assert result["pbmc68k_x_state"] == "scaled"
+    assert result["pbmc68k_broad_agreement"] > 0.5
 
 
 def test_version(capsys) -> None:

@@ -113,13 +113,19 @@ def simulate(
 
 
 def demo(
-    cells: int = typer.Option(3000, "--cells", min=200, help="Number of simulated cells."),
+    out: Path = typer.Option(
+        Path("scagent-demo"), "--out", "-o", help="Folder for the demo project and report."
+    ),
+    cells: int = typer.Option(3000, "--cells", min=300, help="Number of simulated cells."),
     seed: int = typer.Option(0, "--seed"),
+    real_data: bool = typer.Option(
+        True, "--real-data/--no-real-data", help="Also run on scanpy's pbmc68k_reduced."
+    ),
 ) -> None:
-    """Run scagent end to end on simulated data, offline."""
+    """Run scagent end to end on simulated data (and scanpy's pbmc68k_reduced), offline."""
     from scagent.demo import run_demo
 
-    run_demo(n_cells=cells, seed=seed, console=console)
+    run_demo(n_cells=cells, seed=seed, console=console, out_dir=out, real_data=real_data)
 
 
 def register(app: typer.Typer) -> None:
