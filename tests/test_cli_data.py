@@ -94,6 +94,8 @@ def test_demo_recovers_the_simulated_truth(tmp_path) -> None:
     assert result["pseudobulk_fdp"] <= 0.2
     assert result["pbmc68k_x_state"] == "scaled"
     assert result["pbmc68k_broad_agreement"] > 0.5
+    assert result["sae_enriched_share"] > result["sae_null_enriched_share"] + 0.1
+    assert Path(result["sae_dashboard"]).stat().st_size > 10_000
 
 
 def test_version(capsys) -> None:

@@ -81,6 +81,36 @@ def _pbmc68k(console: Console) -> dict[str, Any]:
     return {"pbmc68k_x_state": state.x_state, "pbmc68k_broad_agreement": share}
 
 
+def _sae(console: Console, out_dir: Path) -> dict[str, Any]:
+    """A small TopK sparse autoencoder on pbmc68k_reduced's PCA space, with its dashboard."""
+    import scanpy as sc
+
+    from scagent.sae import demo_sae
+
+    with console.status("training a small sparse autoencoder on pbmc68k_reduced"):
+        summary = demo_sae(sc.datasets.pbmc68k_reduced(), out_dir)
+    training, validation = summary["training"], summary["validation"]
+    console.print(
+        Panel(
+            f"TopK SAE on obsm['X_pca'] ({summary['n_rows']} cells, d_in {summary['d_in']}): "
+            f"FVU {training['fvu']:.2f}, L0 {training['l0']:.0f}, "
+            f"dead latents {training['dead_fraction']:.0%}\n"
+            f"features enriched for a marker set (FDR < 0.05): "
+            f"{validation['share_significant']:.0%} vs {validation['null_share_significant']:.0%} "
+            "for random directions of the same sparsity\n"
+            f"dashboard: {summary['outputs']['dashboard']}",
+            title="sparse autoencoder features",
+            expand=False,
+        )
+    )
+    return {
+        "sae_fvu": training["fvu"],
+        "sae_enriched_share": validation["share_significant"],
+        "sae_null_enriched_share": validation["null_share_significant"],
+        "sae_dashboard": summary["outputs"]["dashboard"],
+    }
+
+
 def run_demo(
     n_cells: int = 3000,
     seed: int = 0,
@@ -232,12 +262,14 @@ def run_demo(
     }
     if real_data:
         result.update(_pbmc68k(console))
+        result.update(_sae(console, out_dir / "sae"))
     result["seconds"] = time.perf_counter() - started
     console.print(
         Panel(
             f"project (snapshots, provenance.jsonld, log): {project_dir}/.scagent\n"
             f"HTML report: {report_path}\n"
-            f"explore: scagent status -C {project_dir}   |   scagent chat -C {project_dir}\n"
+            + (f"SAE dashboard: {result['sae_dashboard']}\n" if "sae_dashboard" in result else "")
+            + f"explore: scagent status -C {project_dir}   |   scagent chat -C {project_dir}\n"
             f"done in {result['seconds']:.0f} s, offline",
             title="where everything is",
             expand=False,

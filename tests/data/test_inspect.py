@@ -245,6 +245,8 @@ def test_cluster_and_cell_type_columns_found_by_fuzzy_names(counts: AnnData) -> 
     counts.obs["unnamed"] = pd.Categorical(rng.integers(0, 4, n).astype(str))
     counts.obs["barcode_id"] = [f"c{i}" for i in range(n)]  # an identifier, not a grouping
     counts.obs["score"] = rng.normal(size=n)  # continuous
+    counts.obs["annotation_status"] = pd.Categorical(rng.choice(["supported", "flagged"], n))
+    counts.obs["annotation_cl_id"] = pd.Categorical(rng.choice(["CL:1", "CL:2"], n))
     crumbs = inspect_adata(counts).breadcrumbs
     clusterings = {c.name: c.n_levels for c in crumbs.clusterings}
     assert clusterings == {"seurat_clusters": 7, "RNA_snn_res.0.8": 5, "unnamed": 4}

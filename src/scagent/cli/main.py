@@ -33,7 +33,9 @@ def _version_callback(value: bool) -> None:
 @app.callback(invoke_without_command=True)
 def _root(
     ctx: typer.Context,
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show tracebacks instead of one-line errors."
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
     ),
@@ -47,9 +49,19 @@ def _root(
 
 def _register_commands() -> None:
     # Command groups live in their own modules; each exposes `register(app)`.
-    from scagent.cli import agent, annotate, consensus, data, knowledge, project, report, tools
+    from scagent.cli import (
+        agent,
+        annotate,
+        consensus,
+        data,
+        knowledge,
+        project,
+        report,
+        sae,
+        tools,
+    )
 
-    for module in (data, tools, project, knowledge, annotate, consensus, report, agent):
+    for module in (data, tools, project, knowledge, annotate, consensus, sae, report, agent):
         module.register(app)
 
 

@@ -84,6 +84,9 @@ _CONDITION_WORDS = (
 )
 _DONOR_WORDS = ("donor", "patient", "individual", "subject", "mouse", "animal", "participant")
 
+#: Last name tokens of columns that describe a label rather than hold one.
+_NOT_A_LABEL = {"status", "confidence", "conf", "score", "id", "agreement", "prob", "probability"}
+
 _HUMAN_SYMBOL = re.compile(r"^[A-Z][A-Z0-9]*(?:[-.][A-Z0-9]+)*$")
 _MOUSE_SYMBOL = re.compile(r"^[A-Z][a-z0-9]+(?:[-.][A-Za-z0-9]+)*$")
 _ENSEMBL_HUMAN = re.compile(r"^ENSG\d{6,}(\.\d+)?$")
@@ -323,6 +326,11 @@ def _obs_columns(adata: AnnData) -> dict[str, list[ColumnInfo]]:
             continue  # an identifier, not a grouping
         if name in truth and (_matches(name, _CELLTYPE_WORDS) or _matches(name, _CLUSTER_WORDS)):
             continue
+        if set(_tokens(name)[-1:]) & _NOT_A_LABEL:
+            # 'annotation_status', 'celltype_score', 'cell_type_ontology_id': about a label,
+            # not a label; a design column such as 'sample_id' is still matched below.
+            if _matches(name, _CELLTYPE_WORDS) or _matches(name, _CLUSTER_WORDS):
+                continue
         if _matches(name, _CELLTYPE_WORDS) and 1 <= n_levels <= max(2, n // 2):
             out["cell_types"].append(_column_info(name, series))
         elif _matches(name, _CLUSTER_WORDS) and 2 <= n_levels <= max_clusters:
