@@ -58,10 +58,11 @@ def _register_commands() -> None:
         project,
         report,
         sae,
+        scale,
         tools,
     )
 
-    for module in (data, tools, project, knowledge, annotate, consensus, sae, report, agent):
+    for module in (data, tools, project, knowledge, annotate, consensus, sae, report, scale, agent):
         module.register(app)
 
 
