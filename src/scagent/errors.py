@@ -30,25 +30,25 @@ code class                             meaning
 from __future__ import annotations
 
 __all__ = [
-    "ScagentError",
-    "InvalidParameterError",
-    "InputNotFoundError",
-    "UnsupportedFormatError",
+    "EXIT_CODES",
     "CorruptInputError",
-    "InvalidDataError",
     "DataStateError",
-    "MissingPrerequisiteError",
-    "ProjectError",
-    "StoreCorruptionError",
-    "ProjectLockedError",
     "IncompatibleVersionError",
-    "UnknownToolError",
-    "RefNotFoundError",
+    "InputNotFoundError",
+    "InvalidDataError",
+    "InvalidParameterError",
     "KnowledgeError",
     "LLMError",
     "MissingDependencyError",
+    "MissingPrerequisiteError",
+    "ProjectError",
+    "ProjectLockedError",
+    "RefNotFoundError",
+    "ScagentError",
     "StepInterruptedError",
-    "EXIT_CODES",
+    "StoreCorruptionError",
+    "UnknownToolError",
+    "UnsupportedFormatError",
 ]
 
 
