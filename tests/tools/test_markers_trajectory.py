@@ -110,3 +110,14 @@ def test_diffusion_pseudotime_root_errors(lineage) -> None:
         T.diffusion_pseudotime(adata, root_group="neuron", groupby="cell_type", overwrite=True)
     with pytest.raises(InvalidParameterError, match="root_cell"):
         T.diffusion_pseudotime(adata, root_cell="no_such_cell", overwrite=True)
+
+
+def test_markers_between_conditions_warns_of_pseudoreplication() -> None:
+    from scagent.data import simulate
+    from scagent.tools import markers
+
+    adata = simulate(400, 600, n_conditions=2, samples_per_condition=2, seed=4)
+    result = markers(adata, groupby="condition")
+    assert any("pseudoreplication" in w and "pseudobulk_de" in w for w in result.warnings)
+    clusters = markers(adata, groupby="sample", key_added="by_sample", overwrite=True)
+    assert not any("pseudoreplication" in w for w in clusters.warnings)

@@ -97,6 +97,14 @@ def markers(adata: AnnData, **params: Any) -> ToolResult:
         )
     if (w := claim_key(adata, "uns", p.key_added, "markers", overwrite=p.overwrite)) is not None:
         warnings.append(w)
+    if groupby in {c.name for c in state.condition_columns}:
+        # Cells of one sample are not independent: a cell-level test between conditions
+        # counts cells as replicates and floods the results with false discoveries.
+        warnings.append(
+            f"obs['{groupby}'] is a condition column: a cell-level test between conditions "
+            "treats cells as replicates (pseudoreplication; Squair et al. 2021); use "
+            "pseudobulk_de for condition differences, markers for clusters or cell types"
+        )
     if p.reference != "rest" and p.reference not in usable:
         raise InvalidParameterError(
             f"reference '{p.reference}' is not a group of obs['{groupby}']",
