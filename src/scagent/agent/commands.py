@@ -198,28 +198,8 @@ def _branch(agent: Agent, args: list[str]) -> None:
 
 
 def _compare(agent: Agent, args: list[str]) -> None:
-    a, b = args[0], args[1]
-    result = agent.session.compare(a, b)
-    lines = []
-    if result.common_ancestor is None:
-        lines.append(f"{a} and {b} share no snapshot")
-    else:
-        lines.append(f"{a} and {b} diverge after step {result.common_step}")
-    lines.append(f"  {a}: {' -> '.join(result.steps_a) or '(no further steps)'}")
-    lines.append(f"  {b}: {' -> '.join(result.steps_b) or '(no further steps)'}")
-    for diff in result.differences:
-        if not diff.same_tool:
-            lines.append(
-                f"  step {diff.step}: {a} ran {diff.tool_a or '-'}, {b} ran {diff.tool_b or '-'}"
-            )
-        for key, (va, vb) in diff.params.items():
-            lines.append(f"  step {diff.step} {diff.tool_a}: {key} = {va!r} ({a}) vs {vb!r} ({b})")
-    for agreement in result.clusterings:
-        lines.append(
-            f"  obs['{agreement.key_a}']: ARI {agreement.ari:.3f} over {agreement.n_cells} cells "
-            f"({agreement.n_clusters_a} vs {agreement.n_clusters_b} clusters)"
-        )
-    agent.say("\n".join(lines))
+    result = agent.session.compare(args[0], args[1])
+    agent.say("\n".join(result.describe()))
 
 
 def _provenance(agent: Agent, args: list[str]) -> None:

@@ -261,27 +261,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(result.to_dict(), indent=1, default=str))
             return
         out = _console()
-        if result.common_ancestor is None:
-            out.print(f"{a} and {b} share no snapshot (different imports)")
-        else:
-            out.print(
-                f"{a} and {b} diverge after step {result.common_step} ({_short(result.common_ancestor)})"
-            )
-        out.print(f"{a}: {' -> '.join(result.steps_a) or '(no further steps)'}")
-        out.print(f"{b}: {' -> '.join(result.steps_b) or '(no further steps)'}")
-        for diff in result.differences:
-            if not diff.same_tool:
-                out.print(
-                    f"step {diff.step}: {a} ran {diff.tool_a or '-'}, {b} ran {diff.tool_b or '-'}"
-                )
-            for key, (va, vb) in diff.params.items():
-                out.print(f"step {diff.step} {diff.tool_a}: {key} = {va!r} ({a}) vs {vb!r} ({b})")
-        for agreement in result.clusterings:
-            out.print(
-                f"obs['{agreement.key_a}']: ARI {agreement.ari:.3f} over {agreement.n_cells} cells "
-                f"({agreement.n_clusters_a} vs {agreement.n_clusters_b} clusters)"
-            )
-            out.print(agreement.crosstab.to_string())
+        for line in result.describe(crosstabs=True):
+            out.print(line)
 
     @app.command("checkout")
     def checkout(

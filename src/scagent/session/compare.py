@@ -77,6 +77,41 @@ class BranchComparison:
     differences: list[StepDifference]
     clusterings: list[ClusteringAgreement]
 
+    def describe(self, *, crosstabs: bool = False) -> list[str]:
+        """The comparison in lines of text, for the CLI and the agent alike.
+
+        Parameters
+        ----------
+        crosstabs
+            Also give each shared clustering's label cross-table.
+        """
+        a, b = self.a, self.b
+        if self.common_ancestor is None:
+            lines = [f"{a} and {b} share no snapshot (different imports)"]
+        else:
+            lines = [
+                f"{a} and {b} diverge after step {self.common_step} ({self.common_ancestor[:12]})"
+            ]
+        lines.append(f"{a}: {' -> '.join(self.steps_a) or '(no further steps)'}")
+        lines.append(f"{b}: {' -> '.join(self.steps_b) or '(no further steps)'}")
+        for diff in self.differences:
+            if not diff.same_tool:
+                lines.append(
+                    f"step {diff.step}: {a} ran {diff.tool_a or '-'}, {b} ran {diff.tool_b or '-'}"
+                )
+            for key, (va, vb) in diff.params.items():
+                lines.append(
+                    f"step {diff.step} {diff.tool_a}: {key} = {va!r} ({a}) vs {vb!r} ({b})"
+                )
+        for agreement in self.clusterings:
+            lines.append(
+                f"obs['{agreement.key_a}']: ARI {agreement.ari:.3f} over {agreement.n_cells} cells "
+                f"({agreement.n_clusters_a} vs {agreement.n_clusters_b} clusters)"
+            )
+            if crosstabs:
+                lines.append(agreement.crosstab.to_string())
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "a": self.a,
