@@ -62,6 +62,9 @@ def test_project_workflow(project, capsys, test_tools):
     compared = json.loads(out)
     assert compared["common_step"] == 1
     assert compared["differences"][0]["params"] == {"value": [1.0, 5.0]}
+    code, out, _ = _run(capsys, "branch", "compare", "main", "alt")
+    assert code == 0 and "main and alt diverge after step 1" in out
+    assert "value = 1.0 (main) vs 5.0 (alt)" in out
 
     code, out, _ = _run(capsys, "checkout", "main@1", "--out", "step1.h5ad")
     assert code == 0
