@@ -7,12 +7,13 @@ is never silently replaced).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import sparse
 
-from scagent.errors import DataStateError, InvalidParameterError
+from scagent.errors import DataStateError, InvalidParameterError, ScagentError
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -28,6 +29,33 @@ def state_of(adata: AnnData) -> DataState:
     from scagent.data import inspect_adata
 
     return inspect_adata(adata)
+
+
+def obs_column(
+    adata: AnnData,
+    value: str,
+    candidates: Callable[[], Iterable[str]],
+    *,
+    param: str = "groupby",
+    missing: ScagentError | None,
+) -> str | None:
+    """The obs column a tool should use: ``value`` itself, or for ``"auto"`` the first
+    of ``candidates()`` present in ``adata.obs``.
+
+    ``candidates`` is called only for ``"auto"`` (it usually inspects the data). When none
+    is present, ``missing`` is raised, or None returned if ``missing`` is None.
+    """
+    if value != "auto":
+        if value not in adata.obs:
+            raise InvalidParameterError(
+                f"{param} '{value}' is not an obs column",
+                remedy=f"choose one of: {', '.join(map(str, adata.obs.columns[:20]))}",
+            )
+        return value
+    found = next((c for c in candidates() if c in adata.obs), None)
+    if found is None and missing is not None:
+        raise missing
+    return found
 
 
 def counts_of(adata: AnnData, state: DataState | None = None) -> Any:

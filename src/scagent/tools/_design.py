@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scagent.errors import InvalidDataError, InvalidParameterError
+from scagent.tools._data import obs_column
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -66,21 +67,17 @@ def _pick_column(
     param: str,
     tool_id: str,
 ) -> str:
-    if value != "auto":
-        if value not in adata.obs:
-            raise InvalidParameterError(
-                f"{param}='{value}' is not an obs column",
-                remedy=f"choose one of: {', '.join(map(str, adata.obs.columns[:20]))}",
-            )
-        return value
-    found = [c for c in found if c in adata.obs]
-    if not found:
-        raise InvalidDataError(
+    return obs_column(
+        adata,
+        value,
+        lambda: found,
+        param=param,
+        missing=InvalidDataError(
             f"{tool_id} found no {role} column in obs (columns: "
             f"{', '.join(map(str, adata.obs.columns[:20]))})",
             remedy=f"pass {param}=<the obs column that holds the {role} of each cell>",
-        )
-    return found[0]
+        ),
+    )
 
 
 def _sample_rows(

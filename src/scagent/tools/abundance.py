@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import BaseModel, Field, field_validator
 
 from scagent.errors import InvalidDataError, InvalidParameterError
-from scagent.tools._data import claim_key, mark_owned, state_of
+from scagent.tools._data import claim_key, mark_owned, obs_column, state_of
 from scagent.tools._design import confounded_terms, model_matrix, resolve_design
 from scagent.tools.base import ParamsModel, Tool, ToolResult, parse_params
 from scagent.tools.registry import register
@@ -231,22 +231,19 @@ def propeller_test(
 
 
 def _groupby(adata: AnnData, value: str) -> str:
-    if value != "auto":
-        if value not in adata.obs:
-            raise InvalidParameterError(
-                f"groupby '{value}' is not an obs column",
-                remedy=f"choose one of: {', '.join(map(str, adata.obs.columns[:20]))}",
-            )
-        return value
-    state = state_of(adata)
-    found = [c.name for c in (*state.breadcrumbs.cell_types, *state.breadcrumbs.clusterings)]
-    found = [c for c in found if c in adata.obs]
-    if not found:
-        raise InvalidParameterError(
+    def labels() -> list[str]:
+        crumbs = state_of(adata).breadcrumbs
+        return [c.name for c in (*crumbs.cell_types, *crumbs.clusterings)]
+
+    return obs_column(
+        adata,
+        value,
+        labels,
+        missing=InvalidParameterError(
             "composition found no cell-type or cluster column",
             remedy="pass groupby=<obs column of cell types>",
-        )
-    return found[0]
+        ),
+    )
 
 
 def composition(adata: AnnData, **params: Any) -> ToolResult:

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from scagent.errors import InvalidParameterError, MissingPrerequisiteError
+from scagent.errors import MissingPrerequisiteError
+from scagent.tools._data import obs_column, state_of
 from scagent.tools.base import ParamsModel, Tool, ToolResult, parse_params
 from scagent.tools.registry import register
 
@@ -59,23 +60,17 @@ class AnnotateParams(ParamsModel):
 
 
 def _groupby(adata: AnnData, groupby: str) -> str:
-    if groupby != "auto":
-        if groupby not in adata.obs:
-            raise InvalidParameterError(
-                f"groupby '{groupby}' is not an obs column",
-                remedy=f"choose one of: {', '.join(map(str, adata.obs.columns[:20]))}",
-            )
-        return groupby
-    if "leiden" in adata.obs:
-        return "leiden"
-    from scagent.data import inspect_adata
+    def clusterings() -> list[str]:
+        return ["leiden", *(c.name for c in state_of(adata).breadcrumbs.clusterings)]
 
-    found = [c.name for c in inspect_adata(adata).breadcrumbs.clusterings if c.name in adata.obs]
-    if not found:
-        raise MissingPrerequisiteError(
+    return obs_column(
+        adata,
+        groupby,
+        clusterings,
+        missing=MissingPrerequisiteError(
             "annotate needs a clustering column to group by", remedy="run leiden first"
-        )
-    return found[0]
+        ),
+    )
 
 
 def annotate(adata: AnnData, **params: Any) -> ToolResult:

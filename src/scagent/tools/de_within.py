@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, Field, field_validator
 
 from scagent.errors import InvalidDataError, InvalidParameterError
-from scagent.tools._data import claim_key, mark_owned, require_counts, state_of
+from scagent.tools._data import claim_key, mark_owned, obs_column, require_counts, state_of
 from scagent.tools.base import ParamsModel, Tool, ToolResult, parse_params
 from scagent.tools.registry import register
 
@@ -83,35 +83,34 @@ class DeWithinParams(ParamsModel):
 
 
 def _groupby(adata: AnnData, value: str) -> str:
-    if value != "auto":
-        if value not in adata.obs:
-            raise InvalidParameterError(
-                f"groupby '{value}' is not an obs column",
-                remedy=f"choose one of: {', '.join(map(str, adata.obs.columns[:20]))}",
-            )
-        return value
-    state = state_of(adata)
-    found = [c.name for c in state.breadcrumbs.cell_types] + ["leiden"]
-    found += [c.name for c in state.breadcrumbs.clusterings]
-    found = [c for c in found if c in adata.obs]
-    if not found:
-        raise InvalidParameterError(
+    def labels() -> list[str]:
+        crumbs = state_of(adata).breadcrumbs
+        return [
+            *(c.name for c in crumbs.cell_types),
+            "leiden",
+            *(c.name for c in crumbs.clusterings),
+        ]
+
+    return obs_column(
+        adata,
+        value,
+        labels,
+        missing=InvalidParameterError(
             "de_within_cluster found no label column to subset by",
             remedy="pass groupby=<obs column of cell types or clusters>",
-        )
-    return found[0]
+        ),
+    )
 
 
 def _sample_key(adata: AnnData, value: str | None) -> str | None:
     if value is None:
         return None
-    if value != "auto":
-        if value not in adata.obs:
-            raise InvalidParameterError(f"sample_key '{value}' is not an obs column")
-        return value
-    state = state_of(adata)
-    found = [c.name for c in (*state.sample_columns, *state.donor_columns) if c.name in adata.obs]
-    return found[0] if found else None
+
+    def samples() -> list[str]:
+        state = state_of(adata)
+        return [c.name for c in (*state.sample_columns, *state.donor_columns)]
+
+    return obs_column(adata, value, samples, param="sample_key", missing=None)
 
 
 def de_within_cluster(adata: AnnData, **params: Any) -> ToolResult:

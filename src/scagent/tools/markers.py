@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from scagent.errors import InvalidDataError, InvalidParameterError, MissingPrerequisiteError
-from scagent.tools._data import claim_key, mark_owned, ready_for, state_of
+from scagent.tools._data import claim_key, mark_owned, obs_column, ready_for, state_of
 from scagent.tools.base import ParamsModel, Tool, ToolResult, parse_params
 from scagent.tools.registry import register
 
@@ -41,22 +41,15 @@ class MarkersParams(ParamsModel):
 
 
 def _groupby(adata: AnnData, state: DataState, groupby: str) -> str:
-    if groupby != "auto":
-        if groupby not in adata.obs:
-            raise InvalidParameterError(
-                f"groupby '{groupby}' is not an obs column",
-                remedy=f"choose one of: {', '.join(map(str, adata.obs.columns[:20]))}",
-            )
-        return groupby
-    if "leiden" in adata.obs:
-        return "leiden"
-    found = [c.name for c in (*state.breadcrumbs.clusterings, *state.breadcrumbs.cell_types)]
-    found = [c for c in found if c in adata.obs]
-    if not found:
-        raise MissingPrerequisiteError(
+    crumbs = state.breadcrumbs
+    return obs_column(
+        adata,
+        groupby,
+        lambda: ["leiden", *(c.name for c in (*crumbs.clusterings, *crumbs.cell_types))],
+        missing=MissingPrerequisiteError(
             "markers needs a clustering or cell-type column to group by", remedy="run leiden first"
-        )
-    return found[0]
+        ),
+    )
 
 
 def markers(adata: AnnData, **params: Any) -> ToolResult:

@@ -21,7 +21,7 @@ import pandas as pd
 from pydantic import BaseModel, Field, field_validator
 
 from scagent.errors import InvalidDataError, InvalidParameterError, MissingDependencyError
-from scagent.tools._data import claim_key, mark_owned, require_counts, state_of
+from scagent.tools._data import claim_key, mark_owned, obs_column, require_counts, state_of
 from scagent.tools._design import SQUAIR_2021, confounded_terms, model_matrix, resolve_design
 from scagent.tools.base import ParamsModel, Tool, ToolResult, parse_params
 from scagent.tools.registry import register
@@ -124,21 +124,16 @@ class PseudobulkParams(ParamsModel):
 def _groupby(adata: AnnData, value: str | None, state: Any) -> str | None:
     if value is None:
         return None
-    if value != "auto":
-        if value not in adata.obs:
-            raise InvalidParameterError(
-                f"groupby '{value}' is not an obs column",
-                remedy=f"choose one of: {', '.join(map(str, adata.obs.columns[:20]))}",
-            )
-        return value
-    found = [c.name for c in (*state.breadcrumbs.cell_types, *state.breadcrumbs.clusterings)]
-    found = [c for c in found if c in adata.obs]
-    if not found:
-        raise InvalidParameterError(
+    crumbs = state.breadcrumbs
+    return obs_column(
+        adata,
+        value,
+        lambda: [c.name for c in (*crumbs.cell_types, *crumbs.clusterings)],
+        missing=InvalidParameterError(
             "pseudobulk_de found no cell-type or cluster column to test within",
             remedy="pass groupby=<obs column of cell types>, or groupby=None to pool all cells",
-        )
-    return found[0]
+        ),
+    )
 
 
 def _deseq2(
