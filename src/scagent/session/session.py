@@ -117,10 +117,6 @@ class RunRecord:
         return self.steps[-1]
 
 
-#: Species names the tools take, by the NCBI taxon of the experiment context.
-_SPECIES_BY_TAXON = {"NCBITaxon:9606": "human", "NCBITaxon:10090": "mouse"}
-
-
 @contextlib.contextmanager
 def _deferred_sigint() -> Iterator[None]:
     """Hold Ctrl-C while the commit and its bookkeeping run; deliver it afterwards.
@@ -452,9 +448,11 @@ class Session:
         if "tissue" in fields and filled.get("tissue") is None and context.tissue is not None:
             filled["tissue"] = context.tissue.label
         if "species" in fields and filled.get("species") is None and context.organism is not None:
-            species = _SPECIES_BY_TAXON.get(context.organism.taxon_id)
-            if species is not None:
-                filled["species"] = species
+            from scagent.knowledge.genes import normalize_species
+
+            # Only species the marker knowledge covers; others leave the tool's default.
+            with contextlib.suppress(InvalidParameterError):
+                filled["species"] = normalize_species(context.organism.taxon_id)
         return filled
 
     def run(
