@@ -25,7 +25,8 @@ __all__ = ["Category", "ParamsModel", "Tool", "ToolResult", "parse_params"]
 Category = Literal[
     "qc", "doublets", "preprocessing", "features", "reduction", "integration", "graph",
     "clustering", "embedding", "markers", "trajectory", "annotation",
-    "differential_expression", "enrichment", "composition",
+    "differential_expression", "enrichment", "composition", "perturbation", "repertoire",
+    "multimodal", "communication", "integration_metrics",
 ]  # fmt: skip
 
 

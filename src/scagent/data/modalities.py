@@ -1,0 +1,185 @@
+"""Other feature types of a cell (antibody tags, CRISPR guides, hashtags) kept beside its gene counts.
+
+Cell Ranger writes every feature type into one matrix with ``var['feature_types']``
+("Gene Expression", "Antibody Capture", "CRISPR Guide Capture", "Multiplexing Capture").
+scagent keeps ``X`` for genes only and moves each other feature type into ``obsm`` as a
+cells x features DataFrame of counts, under one documented key per type (the layout
+totalVI and scirpy's AnnData mode use), so every step of the spine snapshots it with the
+cells it belongs to.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from scagent.errors import InvalidDataError
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+__all__ = [
+    "GENE_EXPRESSION",
+    "MODALITY_KEYS",
+    "modality_counts",
+    "set_modality_counts",
+    "split_feature_types",
+]
+
+GENE_EXPRESSION = "Gene Expression"
+
+#: 10x feature type -> the ``obsm`` key its counts move to.
+MODALITY_KEYS: dict[str, str] = {
+    "Antibody Capture": "protein_counts",
+    "CRISPR Guide Capture": "guide_counts",
+    "Multiplexing Capture": "hashtag_counts",
+}
+
+
+def _obsm_key(feature_type: str) -> str:
+    known = MODALITY_KEYS.get(feature_type)
+    if known is not None:
+        return known
+    slug = "".join(c if c.isalnum() else "_" for c in feature_type.lower()).strip("_")
+    return f"{slug or 'other'}_counts"
+
+
+def split_feature_types(adata: AnnData) -> dict[str, str]:
+    """Move every non-gene feature type from ``X`` into ``obsm``; ``adata`` keeps genes only.
+
+    Parameters
+    ----------
+    adata
+        Read with all feature types (e.g. a Cell Ranger ``.h5`` with ``gex_only=False``);
+        ``var['feature_types']`` says which feature is which. Changed in place.
+
+    Returns
+    -------
+    dict
+        ``{feature type: obsm key}`` of what moved (empty when ``X`` held genes only).
+        Each ``obsm[key]`` is a DataFrame of counts (cells x features, int32 where the
+        counts are integers), named by the feature names.
+
+    Raises
+    ------
+    InvalidDataError
+        If no feature is "Gene Expression", or an ``obsm`` key is already taken.
+    """
+    if "feature_types" not in adata.var:
+        return {}
+    types = adata.var["feature_types"].astype(str).to_numpy()
+    others = [t for t in dict.fromkeys(types) if t != GENE_EXPRESSION]
+    if not others:
+        return {}
+    if not (types == GENE_EXPRESSION).any():
+        raise InvalidDataError(
+            f"no 'Gene Expression' features; the file holds only: {', '.join(others)}",
+            remedy="give the full Cell Ranger output, or read the other modality on its own",
+        )
+    moved: dict[str, str] = {}
+    for feature_type in others:
+        key = _obsm_key(feature_type)
+        if key in adata.obsm:
+            raise InvalidDataError(
+                f"obsm['{key}'] already exists; cannot move '{feature_type}' features there",
+                remedy=f"rename or delete obsm['{key}'] first",
+            )
+        cols = np.flatnonzero(types == feature_type)
+        block = adata.X[:, cols]
+        dense = block.toarray() if sparse.issparse(block) else np.asarray(block)
+        if np.array_equal(dense, np.round(dense)):
+            dense = dense.astype(np.int32)
+        adata.obsm[key] = pd.DataFrame(
+            dense, index=adata.obs_names.copy(), columns=adata.var_names[cols].astype(str)
+        )
+        moved[feature_type] = key
+    keep = types == GENE_EXPRESSION
+    # Subset in place through _inplace_subset_var: the caller's object keeps its identity.
+    adata._inplace_subset_var(keep)
+    return moved
+
+
+def modality_counts(adata: AnnData, key: str, *, what: str = "features") -> pd.DataFrame:
+    """The cells x features counts DataFrame of ``obsm[key]``, aligned to ``adata``'s cells.
+
+    Accepts a DataFrame, or an array with its feature names in
+    ``uns[key + '_names']``; anything else is refused with the layout to use.
+
+    Raises
+    ------
+    InvalidDataError
+        If ``obsm[key]`` is absent, misaligned, unnamed or negative.
+    """
+    if key not in adata.obsm:
+        present = ", ".join(adata.obsm) or "none"
+        raise InvalidDataError(
+            f"no {what}: obsm['{key}'] is absent (obsm holds: {present})",
+            remedy=(
+                "read the Cell Ranger output with all feature types "
+                "(scagent.data.split_feature_types), or put a cells x features DataFrame of "
+                f"counts in obsm['{key}']"
+            ),
+        )
+    value = adata.obsm[key]
+    if isinstance(value, pd.DataFrame):
+        df = value
+        if not df.index.equals(adata.obs_names):
+            raise InvalidDataError(f"obsm['{key}'] rows are not the cells of X, in order")
+    else:
+        names = adata.uns.get(f"{key}_names")
+        if names is None:
+            raise InvalidDataError(
+                f"obsm['{key}'] is an unnamed array",
+                remedy=f"store a DataFrame with feature names, or names in uns['{key}_names']",
+            )
+        arr = value.toarray() if sparse.issparse(value) else np.asarray(value)
+        df = pd.DataFrame(arr, index=adata.obs_names, columns=[str(n) for n in names])
+    if df.shape[1] == 0:
+        raise InvalidDataError(f"obsm['{key}'] has no {what}")
+    if (df.to_numpy() < 0).any():
+        raise InvalidDataError(
+            f"obsm['{key}'] holds negative values; {what} must be raw counts",
+            remedy="store the raw counts; normalised values go under another key",
+        )
+    return df
+
+
+def set_modality_counts(
+    adata: AnnData, key: str, counts: pd.DataFrame, *, match: str = "exact"
+) -> float:
+    """Put a counts table of another modality into ``obsm[key]``, aligned to ``adata``'s cells.
+
+    Parameters
+    ----------
+    counts
+        Cells x features, indexed by barcode.
+    match
+        ``"exact"``: every cell of ``adata`` must be in ``counts``; ``"fill"``: cells missing
+        from ``counts`` get zeros (e.g. cells without any guide read).
+
+    Returns
+    -------
+    float
+        Share of ``adata``'s cells found in ``counts``.
+
+    Raises
+    ------
+    InvalidDataError
+        If no barcode matches, or ``match='exact'`` and some are missing; the message gives
+        the match rate and example barcodes from both sides.
+    """
+    found = adata.obs_names.isin(counts.index)
+    rate = float(found.mean()) if adata.n_obs else 0.0
+    if rate == 0.0 or (match == "exact" and rate < 1.0):
+        raise InvalidDataError(
+            f"{key}: only {found.sum():,} of {adata.n_obs:,} cells ({rate:.1%}) have a row; "
+            f"cells look like {list(adata.obs_names[:2])}, rows like {list(counts.index[:2])}",
+            remedy="use the counts of the same cells (same barcodes, same suffixes like '-1')",
+        )
+    aligned = counts.reindex(adata.obs_names, fill_value=0)
+    aligned.columns = aligned.columns.astype(str)
+    adata.obsm[key] = aligned
+    return rate
