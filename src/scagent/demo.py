@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -17,8 +16,9 @@ from scagent.data import inspect_adata, simulate, summarize_state
 
 def _annotation_table(adata, label_key: str) -> tuple[Table, float]:
     """Each cluster's label against the simulated truth, scored with the Cell Ontology rule."""
-    from scagent.knowledge.ontology import score_prediction
+    from scagent.data.truth import annotation_recovery
 
+    scored, weighted = annotation_recovery(adata, label_key, "leiden")
     table = Table(title="annotation vs simulated truth")
     table.add_column("cluster", justify="right")
     table.add_column("cells", justify="right")
@@ -26,38 +26,16 @@ def _annotation_table(adata, label_key: str) -> tuple[Table, float]:
     table.add_column("status")
     table.add_column("true type", ratio=2)
     table.add_column("score", justify="right")
-    scores = []
-    for cluster, group in adata.obs.groupby("leiden", observed=True):
-        truth = group["cell_type"].mode().iloc[0]
-        truth_id = group.loc[group["cell_type"] == truth, "cell_ontology_id"].iloc[0]
-        label = str(group[f"{label_key}_label"].iloc[0])
-        cl_id = str(group[f"{label_key}_cl_id"].iloc[0])
-        score = score_prediction(cl_id or None, truth_id)
-        scores.append((score, len(group)))
+    for row in scored.itertuples():
         table.add_row(
-            str(cluster),
-            f"{len(group):,}",
-            f"{label} ({cl_id})",
-            str(group[f"{label_key}_status"].iloc[0]),
-            str(truth),
-            f"{score:.1f}",
+            row.cluster,
+            f"{row.cells:,}",
+            f"{row.label} ({row.cl_id})",
+            row.status,
+            row.true_type,
+            f"{row.score:.1f}",
         )
-    weighted = sum(s * n for s, n in scores) / max(1, sum(n for _, n in scores))
     return table, weighted
-
-
-def _de_recovery(adata, truth: dict[str, float], fdr: float = 0.05) -> dict[str, float]:
-    """False discovery proportion and recall of pseudobulk DE against the simulated DE genes."""
-    from scagent.tools.pseudobulk import pseudobulk_results
-
-    results = pseudobulk_results(adata)
-    called = results[results["padj"] < fdr]
-    true_calls = called["gene"].isin(list(truth))
-    return {
-        "calls": len(called),
-        "fdp": float(1 - true_calls.mean()) if len(called) else 0.0,
-        "recall_genes": float(np.mean([g in set(called["gene"]) for g in truth])),
-    }
 
 
 def _pbmc68k(console: Console) -> dict[str, Any]:
@@ -148,8 +126,7 @@ def run_demo(
     """
     import shutil
 
-    from sklearn.metrics import adjusted_rand_score
-
+    from scagent.data.truth import clustering_ari, de_recovery
     from scagent.report import build_report
     from scagent.session import Session
 
@@ -224,10 +201,9 @@ def run_demo(
     final = session.adata
     table, annotation_score = _annotation_table(final, "annotation")
     console.print(table)
-    truth_types = final.obs["cell_type"].astype(str)
-    leiden_ari = adjusted_rand_score(truth_types, final.obs["leiden"])
-    consensus_ari = adjusted_rand_score(truth_types, final.obs["consensus_kmode"])
-    de = _de_recovery(final, adata.uns["simulation"]["de_genes"]["stim"])
+    leiden_ari = clustering_ari(final, "leiden")
+    consensus_ari = clustering_ari(final, "consensus_kmode")
+    de = de_recovery(final, adata.uns["simulation"]["de_genes"]["stim"])
     report_path = build_report(session, out=out_dir / "report.html")
 
     recovered = Table(title="4. how well the known truth was recovered", show_header=True)

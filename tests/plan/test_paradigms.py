@@ -11,7 +11,7 @@ from scagent.tools import tool_ids
 
 EXPECTED = {
     "atlas", "disease_vs_healthy", "developmental_trajectory", "temporal_longitudinal",
-    "perturbation_screen", "immune_repertoire", "multimodal",
+    "perturbation_screen", "immune_repertoire", "multimodal", "communication",
 }  # fmt: skip
 
 
@@ -58,10 +58,21 @@ def test_precomputed_steps_from_foreign_data(pbmc68k) -> None:
     # its marker genes are there too, so the data is past clustering (it has louvain)
     assert plan.step("markers").status == "precomputed"
     assert plan.step("leiden").status == "skipped"
-    assert [s.id for s in plan.next_steps()] == ["paga"]
+    assert plan.step("annotate").status == "precomputed"  # bulk_labels are cell types
+    assert [s.id for s in plan.next_steps()] == ["trajectory"]
     assert "velocity" in {s.id for s in plan.next_steps(include_unavailable=True)}
-    plan.mark("paga")
-    assert [s.id for s in plan.next_steps()] == ["diffusion_pseudotime"]
+    plan.mark("trajectory")
+    assert "trajectory_de" in {s.id for s in plan.next_steps(include_unavailable=True)}
+
+
+def test_steps_carry_run_parameters() -> None:
+    plan = get_paradigm("multimodal")
+    # the joint graph, not the RNA graph, is what multimodal clusters on
+    assert plan.step("leiden").params == {"neighbors_key": "wnn"}
+    assert plan.step("leiden").depends_on == ["joint_embedding"]
+    harmony = get_paradigm("disease_vs_healthy").step("harmony")
+    assert harmony.optional and harmony.params["batch_key"] == "$batch"
+    assert not get_paradigm("atlas").step("harmony").optional
 
 
 def test_add_step_and_serialisation() -> None:

@@ -55,6 +55,7 @@ def _register_commands() -> None:
         consensus,
         data,
         knowledge,
+        pipeline,
         project,
         report,
         sae,
@@ -62,7 +63,9 @@ def _register_commands() -> None:
         tools,
     )
 
-    for module in (data, tools, project, knowledge, annotate, consensus, sae, report, scale, agent):
+    for module in (
+        data, tools, project, pipeline, knowledge, annotate, consensus, sae, report, scale, agent,
+    ):  # fmt: skip
         module.register(app)
 
 

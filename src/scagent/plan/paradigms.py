@@ -9,7 +9,9 @@ A plan is advice: it marks what the data already has, and says what could come n
 from __future__ import annotations
 
 import difflib
-from typing import Literal
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +34,16 @@ class ParadigmStep(BaseModel):
     rationale: str = ""
     available: bool = Field(True, description="Whether tool_id is a registered tool.")
     status: StepStatus = "pending"
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Parameters the paradigm runs the tool with. A value '$batch', '$sample', "
+        "'$condition' or '$donor' stands for the inspector's first column of that kind.",
+    )
+    optional: bool = Field(
+        False,
+        description="Skipped, with the reason, when the data cannot serve it (e.g. no "
+        "spliced/unspliced layers for velocity, a single batch for harmony).",
+    )
 
 
 class ParadigmPlan(BaseModel):
@@ -62,6 +74,9 @@ class ParadigmPlan(BaseModel):
         tool_id: str | None = None,
         depends_on: list[str] | tuple[str, ...] = (),
         rationale: str = "",
+        *,
+        params: dict[str, Any] | None = None,
+        optional: bool = False,
     ) -> ParadigmStep:
         """Add a step after the steps it depends on (which must exist); returns it.
 
@@ -82,6 +97,8 @@ class ParadigmPlan(BaseModel):
             depends_on=list(depends_on),
             rationale=rationale,
             available=_registered(tool_id or step_id),
+            params=dict(params or {}),
+            optional=optional,
         )
         self.steps.append(new)
         return new
@@ -140,105 +157,147 @@ def _done_in(tool_id: str, state: DataState, is_satisfied) -> bool:
     return bool(produces) and all(is_satisfied(p, state) for p in produces)
 
 
-_Spec = tuple[str, str, tuple[str, ...], str]  # id, tool_id, depends_on, rationale
+class _Spec(NamedTuple):
+    id: str
+    tool_id: str
+    depends_on: tuple[str, ...]
+    rationale: str
+    params: Mapping[str, Any] = MappingProxyType({})
+    optional: bool = False
 
-_PREPROCESS: list[_Spec] = [
-    ("qc_metrics", "qc_metrics", (), "QC metrics on the raw counts."),
-    (
+
+_QC: list[_Spec] = [
+    _Spec("qc_metrics", "qc_metrics", (), "QC metrics on the raw counts."),
+    _Spec(
         "filter_cells",
         "filter_cells",
         ("qc_metrics",),
         "Remove low-quality cells (MADs per sample).",
+        {"sample_key": "$sample"},
     ),
-    (
+    _Spec(
         "doublets",
         "doublets",
         ("filter_cells",),
         "Doublets form within a capture: score them per sample.",
+        {"batch_key": "$sample"},
     ),
-    ("normalize", "normalize", ("doublets",), "Shifted log; counts kept for later DE."),
-    ("hvg", "hvg", ("normalize",), "Batch-aware highly variable genes."),
-    ("pca", "pca", ("hvg",), "Linear reduction for the graph."),
 ]
+_NORMALIZE = _Spec(
+    "normalize", "normalize", ("doublets",), "Shifted log; counts kept for later DE."
+)
+_REDUCE: list[_Spec] = [
+    _Spec("hvg", "hvg", ("normalize",), "Batch-aware highly variable genes.", {"batch_key": "$batch"}),
+    _Spec("pca", "pca", ("hvg",), "Linear reduction for the graph."),
+]  # fmt: skip
+_PREPROCESS: list[_Spec] = [*_QC, _NORMALIZE, *_REDUCE]
 
 
-def _pipeline(*tail: _Spec, integrate: bool = True) -> list[_Spec]:
+def _graph(graph_on: str, *, markers: bool = True) -> list[_Spec]:
+    steps = [
+        _Spec("neighbors", "neighbors", (graph_on,), "kNN graph on the (integrated) embedding."),
+        _Spec("leiden", "leiden", ("neighbors",), "Clusters; sweep the resolution."),
+        _Spec("umap", "umap", ("neighbors",), "Embedding for visual checks."),
+    ]
+    if markers:
+        steps.append(
+            _Spec("markers", "markers", ("leiden",), "Marker genes per cluster for annotation.",
+                  {"groupby": "leiden"})
+        )  # fmt: skip
+    return steps
+
+
+_ANNOTATE = _Spec(
+    "annotate",
+    "annotate",
+    ("markers",),
+    "Name cell types from markers, cross-checked against the marker database.",
+    {"groupby": "leiden"},
+)
+
+
+def _pipeline(*tail: _Spec, integrate: bool | Literal["optional"] = True) -> list[_Spec]:
     steps = list(_PREPROCESS)
     graph_on = "pca"
     if integrate:
         steps.append(
-            ("harmony", "harmony", ("pca",), "Several samples or batches: integrate before clustering "
-             "(Luecken et al. 2022 benchmark).")
+            _Spec("harmony", "harmony", ("pca",), "Several samples or batches: integrate before "
+                  "clustering (Luecken et al. 2022 benchmark).", {"batch_key": "$batch"},
+                  optional=integrate == "optional")
         )  # fmt: skip
         graph_on = "harmony"
-    steps += [
-        ("neighbors", "neighbors", (graph_on,), "kNN graph on the (integrated) embedding."),
-        ("leiden", "leiden", ("neighbors",), "Clusters; sweep the resolution."),
-        ("umap", "umap", ("neighbors",), "Embedding for visual checks."),
-        ("markers", "markers", ("leiden",), "Marker genes per cluster for annotation."),
-    ]
-    return steps + list(tail)
+    return steps + _graph(graph_on) + list(tail)
 
 
-#: Each paradigm: a description and its steps ``(id, tool_id, depends_on, rationale)``.
+#: Each paradigm: a description and its steps.
 PARADIGMS: dict[str, tuple[str, list[_Spec]]] = {
     "atlas": (
         "Many samples, donors or studies combined into one reference of cell types.",
         _pipeline(
-            ("annotate", "annotate", ("markers",), "Name cell types from markers and a reference."),
-            (
+            _ANNOTATE,
+            _Spec(
                 "integration_metrics",
                 "integration_metrics",
                 ("harmony", "annotate"),
                 "Check batch removal against conservation of biology (scIB, Luecken et al. 2022).",
+                {"batch_key": "$batch"},
             ),
         ),
     ),
     "disease_vs_healthy": (
         "Cases against controls, several donors per group.",
         _pipeline(
-            ("annotate", "annotate", ("markers",), "Cell types first: DE is within a type."),
-            (
+            _ANNOTATE._replace(rationale="Cell types first: DE is within a type."),
+            _Spec(
                 "composition",
                 "composition",
                 ("annotate",),
-                "Differential abundance of types between conditions (scCODA, Büttner et al. 2021).",
+                "Differential abundance of types between conditions (Büttner et al. 2021).",
+                {
+                    "groupby": "annotation_label",
+                    "sample_key": "$sample",
+                    "condition_key": "$condition",
+                },
             ),
-            (
+            _Spec(
                 "pseudobulk_de",
                 "pseudobulk_de",
                 ("annotate",),
                 "DE per cell type on pseudobulk by donor; single-cell tests give false discoveries "
                 "(Squair et al. 2021).",
+                {
+                    "groupby": "annotation_label",
+                    "sample_key": "$sample",
+                    "condition_key": "$condition",
+                },
             ),
-            ("enrichment", "enrichment", ("pseudobulk_de",), "Pathways behind the DE genes."),
+            _Spec("enrichment", "enrichment", ("pseudobulk_de",), "Pathways behind the DE genes."),
+            integrate="optional",
         ),
     ),
     "developmental_trajectory": (
         "Cells along a differentiation process; order them in pseudotime.",
         _pipeline(
-            (
-                "paga",
-                "paga",
+            _ANNOTATE,
+            _Spec(
+                "trajectory",
+                "trajectory",
                 ("leiden",),
-                "Which clusters connect: the coarse topology (Wolf et al. 2019).",
+                "PAGA topology (Wolf et al. 2019), then diffusion pseudotime from the earliest "
+                "cells (Haghverdi et al. 2016): the root is the cluster of the stem-cell marker.",
+                {"groups": "leiden", "root_gene": "CD34"},
             ),
-            (
-                "diffusion_pseudotime",
-                "diffusion_pseudotime",
-                ("paga",),
-                "Order cells from a root of early cells (Haghverdi et al. 2016).",
-            ),
-            (
+            _Spec(
                 "velocity",
                 "velocity",
                 ("neighbors",),
                 "RNA velocity gives the direction, when spliced/unspliced counts exist.",
+                optional=True,
             ),
-            (
+            _Spec(
                 "trajectory_de",
                 "trajectory_de",
-                ("diffusion_pseudotime",),
+                ("trajectory",),
                 "Genes changing along pseudotime.",
             ),
             integrate=False,
@@ -247,84 +306,143 @@ PARADIGMS: dict[str, tuple[str, list[_Spec]]] = {
     "temporal_longitudinal": (
         "The same system sampled at several time points.",
         _pipeline(
-            ("annotate", "annotate", ("markers",), "Cell types at each time point."),
-            ("composition", "composition", ("annotate",), "How type abundances change over time."),
-            (
+            _ANNOTATE._replace(rationale="Cell types at each time point."),
+            _Spec(
+                "composition",
+                "composition",
+                ("annotate",),
+                "How type abundances change over time.",
+                {
+                    "groupby": "annotation_label",
+                    "sample_key": "$sample",
+                    "condition_key": "$condition",
+                },
+            ),
+            _Spec(
                 "pseudobulk_de",
                 "pseudobulk_de",
                 ("annotate",),
                 "Expression changes over time per type, with donors as replicates.",
+                {
+                    "groupby": "annotation_label",
+                    "sample_key": "$sample",
+                    "condition_key": "$condition",
+                },
             ),
+            integrate="optional",
         ),
     ),
     "perturbation_screen": (
         "Pooled CRISPR or drug perturbations with a guide or treatment per cell.",
         [
-            *_PREPROCESS[:3],
-            (
+            *_QC[:2],
+            _Spec(
                 "guide_assignment",
                 "guide_assignment",
                 ("filter_cells",),
-                "Assign guides; drop cells with none or several.",
+                "Assign guides (Poisson-Gaussian mixture per guide, Replogle et al. 2022); "
+                "flag cells with none or several.",
             ),
-            *_PREPROCESS[3:],
-            ("neighbors", "neighbors", ("pca",), "kNN graph."),
-            ("leiden", "leiden", ("neighbors",), "Clusters of responses."),
-            ("umap", "umap", ("neighbors",), "Embedding for visual checks."),
-            (
-                "mixscape",
-                "mixscape",
-                ("guide_assignment", "pca"),
-                "Separate perturbed from escaping cells (Papalexi et al. 2021).",
-            ),
-            (
+            _NORMALIZE._replace(depends_on=("guide_assignment",)),
+            *_REDUCE,
+            *_graph("pca", markers=False),
+            _Spec(
                 "perturbation_de",
                 "perturbation_de",
-                ("mixscape",),
-                "Effects of each perturbation against controls.",
-            ),
-            (
-                "composition",
-                "composition",
-                ("leiden", "guide_assignment"),
-                "Which perturbations shift cell states.",
+                ("guide_assignment", "normalize"),
+                "Effect of each perturbation against non-targeting controls (pseudobulk where "
+                "replicated), and whether the target gene was knocked down.",
             ),
         ],
     ),
     "immune_repertoire": (
         "T/B cells with paired V(D)J sequencing.",
         _pipeline(
-            ("annotate", "annotate", ("markers",), "T and B cell subsets."),
-            (
+            _ANNOTATE._replace(rationale="T and B cell subsets."),
+            _Spec("airr_qc", "airr_qc", ("annotate",), "Receptor chain pairing QC (scirpy)."),
+            _Spec(
                 "clonotypes",
                 "clonotypes",
-                ("annotate",),
+                ("airr_qc",),
                 "Define clonotypes from the receptor chains (scirpy).",
             ),
-            (
+            _Spec(
                 "clonal_expansion",
                 "clonal_expansion",
                 ("clonotypes",),
-                "Expanded clones per subset and condition.",
+                "Expanded clones per cell type.",
+                {"groupby": "annotation_label"},
             ),
+            _Spec(
+                "repertoire_overlap",
+                "repertoire_overlap",
+                ("clonotypes",),
+                "Clonotypes shared between samples.",
+                {"sample_key": "$sample"},
+            ),
+            integrate="optional",
         ),
     ),
     "multimodal": (
-        "Several modalities per cell (CITE-seq proteins, multiome ATAC).",
-        _pipeline(
-            (
+        "Several modalities per cell (CITE-seq proteins with RNA).",
+        [
+            *_PREPROCESS,
+            _Spec(
                 "protein_normalize",
                 "protein_normalize",
                 ("qc_metrics",),
                 "CLR-normalize antibody counts (Stoeckius et al. 2017).",
             ),
-            (
+            _Spec(
                 "joint_embedding",
                 "joint_embedding",
                 ("pca", "protein_normalize"),
-                "Weighted nearest neighbours or totalVI across modalities (Hao et al. 2021).",
+                "Weighted nearest neighbours across RNA and protein (Hao et al. 2021).",
             ),
-            integrate=False,
+            _Spec(
+                "leiden",
+                "leiden",
+                ("joint_embedding",),
+                "Clusters on the joint (WNN) graph.",
+                {"neighbors_key": "wnn"},
+            ),
+            _Spec(
+                "umap",
+                "umap",
+                ("joint_embedding",),
+                "Embedding of the joint graph.",
+                {"neighbors_key": "wnn"},
+            ),
+            _Spec(
+                "protein_markers",
+                "protein_markers",
+                ("leiden", "protein_normalize"),
+                "Protein markers per cluster; they count as marker evidence in annotation.",
+                {"groupby": "leiden"},
+            ),
+            _Spec(
+                "markers",
+                "markers",
+                ("leiden",),
+                "RNA marker genes per cluster.",
+                {"groupby": "leiden"},
+            ),
+            _ANNOTATE._replace(depends_on=("markers", "protein_markers")),
+        ],
+    ),
+    "communication": (
+        "Which cell types signal to which: ligand-receptor interactions between annotated types.",
+        _pipeline(
+            _ANNOTATE._replace(rationale="Interactions are between cell types: name them first."),
+            _Spec(
+                "communication",
+                "communication",
+                ("annotate",),
+                "Consensus of ligand-receptor methods by cell type (LIANA+ rank_aggregate, "
+                "Dimitrov et al. 2024).",
+                {"groupby": "annotation_label"},
+            ),
+            integrate="optional",
         ),
     ),
 }
@@ -352,6 +470,13 @@ def get_paradigm(name: str) -> ParadigmPlan:
         )
     description, specs = PARADIGMS[key]
     plan = ParadigmPlan(paradigm=key, description=description)
-    for step_id, tool_id, depends_on, rationale in specs:
-        plan.add_step(step_id, tool_id, depends_on, rationale)
+    for spec in specs:
+        plan.add_step(
+            spec.id,
+            spec.tool_id,
+            spec.depends_on,
+            spec.rationale,
+            params=spec.params,
+            optional=spec.optional,
+        )
     return plan
