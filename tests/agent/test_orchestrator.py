@@ -178,3 +178,19 @@ def test_bad_command_arguments_show_usage(processed, bad, _agent):
     agent.handle(bad)
     assert "usage:" in io.text("error")
     assert processed.head() == head
+
+
+def test_pipeline_command_checks_the_data_before_running(fresh, _agent):
+    agent, io = _agent(fresh, answers=["y"])
+    head = fresh.head()
+    agent.handle("/pipeline")  # the project names no paradigm
+    assert "usage: /pipeline" in io.text("error") and "perturbation_screen" in io.text("error")
+    io.clear()
+    agent.handle("/pipeline perturbation_screen")
+    # the plan is shown, then the missing guide counts are named; nothing ran
+    assert "guide_assignment" in io.text()
+    assert "guide" in io.text("error")
+    io.clear()
+    agent.handle("/pipeline atlass")
+    assert "did you mean 'atlas'" in io.text("error")
+    assert fresh.head() == head

@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "/tools": ("/tools [NAME]", "the registered tools, or one tool's parameters"),
     "/run": ("/run TOOL key=value ...", "run a tool (prerequisites are planned and shown)"),
+    "/pipeline": (
+        "/pipeline [PARADIGM] [--resume]",
+        "run a paradigm's whole plan (default: the project's paradigm)",
+    ),
     "/export": ("/export methods|provenance|bundle [PATH]", "methods text, PROV, or a bundle"),
     "/recall": ("/recall TEXT", "find earlier turns of this project's conversation"),
     "/undo": ("/undo", "move the branch back one step (nothing is deleted)"),
@@ -296,6 +300,35 @@ def _run(agent: Agent, args: list[str]) -> None:
     agent.execute([prepared], request_text=" ".join(["/run", *args]), requested_by="agent")
 
 
+def _pipeline(agent: Agent, args: list[str]) -> None:
+    from scagent.plan import get_paradigm, list_paradigms
+    from scagent.plan.run import run_paradigm
+
+    resume = "--resume" in args
+    names = [a for a in args if a != "--resume"]
+    paradigm = names[0] if names else agent.session.project.config.paradigm
+    if paradigm is None or len(names) > 1:
+        agent.error(f"usage: {COMMANDS['/pipeline'][0]}; paradigms: {', '.join(list_paradigms())}")
+        return
+    plan = get_paradigm(paradigm)
+    agent.say(f"{plan.paradigm}: " + " -> ".join(s.id for s in plan.steps))
+    if not agent.auto_yes and not agent.io.confirm("Proceed?"):
+        agent.say("Nothing was run.")
+        return
+
+    def report(outcome: Any) -> None:
+        if outcome.status == "done":
+            agent.say(f"  {outcome.step_id}: {outcome.summary}")
+        elif outcome.status == "skipped":
+            agent.say(f"  {outcome.step_id} skipped: {outcome.reason}")
+
+    result = run_paradigm(
+        agent.session, plan.paradigm, resume=resume, requested_by="agent", on_step=report
+    )
+    done = sum(s.status == "done" for s in result.steps)
+    agent.say(f"{plan.paradigm}: {done} steps run in {result.seconds:.0f} s")
+
+
 def _export(agent: Agent, args: list[str]) -> None:
     from scagent._atomic import atomic_write_text
     from scagent.agent.exports import methods_text, write_bundle
@@ -369,6 +402,7 @@ _HANDLERS: dict[str, Handler] = {
     "/knowledge": _knowledge,
     "/tools": _tools,
     "/run": _run,
+    "/pipeline": _pipeline,
     "/export": _export,
     "/recall": _recall,
     "/undo": _undo,

@@ -123,7 +123,7 @@ _KINDS: dict[str, _Kind] = {
     "perturbation_screen": _Kind(
         "scagent.data.simulate_perturbation:simulate_perturbation",
         truth="scagent.data.simulate_perturbation:truth_recovery",
-        check="scagent.tools.perturbation:check_perturbation_inputs",
+        check="scagent.tools.guides:check_perturbation_inputs",
     ),
     "immune_repertoire": _Kind(
         "scagent.data.simulate_repertoire:simulate_repertoire",
@@ -138,7 +138,7 @@ _KINDS: dict[str, _Kind] = {
     "communication": _Kind(
         "scagent.data.simulate_communication:simulate_communication",
         truth="scagent.data.simulate_communication:truth_recovery",
-        check="scagent.tools.communication:check_communication_inputs",
+        check="scagent.plan.run:_check_communication",
     ),
 }
 
@@ -252,6 +252,13 @@ def _check_conditions(adata: AnnData) -> None:
             "comparing conditions needs " + "; ".join(missing),
             remedy="add obs columns for condition and sample (several samples per condition)",
         )
+
+
+def _check_communication(adata: AnnData) -> None:
+    from scagent.data.simulate_communication import check_communication_inputs
+
+    # The cell types come from the pipeline's own annotate step: check genes and counts only.
+    check_communication_inputs(adata, groupby=None)
 
 
 def _condition_truth(adata: AnnData) -> dict[str, float | int | str]:

@@ -12,6 +12,7 @@ from scagent.tools.abundance import COMPOSITION as composition
 from scagent.tools.annotation import ANNOTATE as annotate
 from scagent.tools.base import Tool, ToolResult
 from scagent.tools.cluster import LEIDEN as leiden
+from scagent.tools.communication import COMMUNICATION as communication
 from scagent.tools.de_within import DE_WITHIN_CLUSTER as de_within_cluster
 from scagent.tools.doublets import DOUBLETS as doublets
 from scagent.tools.enrich import ENRICHMENT as enrichment
@@ -20,6 +21,8 @@ from scagent.tools.graph import NEIGHBORS as neighbors
 from scagent.tools.integrate import HARMONY as harmony
 from scagent.tools.markers import MARKERS as markers
 from scagent.tools.normalize import NORMALIZE as normalize
+from scagent.tools.perturbation import GUIDE_ASSIGNMENT as guide_assignment
+from scagent.tools.perturbation import PERTURBATION_DE as perturbation_de
 from scagent.tools.pseudobulk import PSEUDOBULK_DE as pseudobulk_de
 from scagent.tools.qc import FILTER_CELLS as filter_cells
 from scagent.tools.qc import FILTER_GENES as filter_genes
@@ -35,6 +38,7 @@ __all__ = [
     "Tool",
     "ToolResult",
     "annotate",
+    "communication",
     "composition",
     "de_within_cluster",
     "diffusion_pseudotime",
@@ -43,6 +47,7 @@ __all__ = [
     "filter_cells",
     "filter_genes",
     "get_tool",
+    "guide_assignment",
     "harmony",
     "hvg",
     "leiden",
@@ -52,6 +57,7 @@ __all__ = [
     "normalize",
     "paga",
     "pca",
+    "perturbation_de",
     "pseudobulk_de",
     "qc_metrics",
     "register",
