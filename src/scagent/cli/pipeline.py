@@ -63,7 +63,7 @@ def _load(
     return adata
 
 
-def _simulate(paradigm: str, n_cells: int, seed: int, out: Path, console: Console) -> Any:
+def _simulate(paradigm: str, n_cells: int, seed: int, console: Console) -> Any:
     """Simulated data of the paradigm's kind; V(D)J goes through a contig file, as real data would."""
     from scagent.plan.run import simulate_paradigm
 
@@ -163,7 +163,7 @@ def register(app: typer.Typer) -> None:
                     remedy="drop them, or use --data",
                 )
             if simulate:
-                adata = _simulate(plan.paradigm, n_cells, seed, out, console)
+                adata = _simulate(plan.paradigm, n_cells, seed, console)
             else:
                 console.print(f"reading {data}")
                 adata = _load(data, vdj=vdj, guides=guides, proteins=proteins, console=console)

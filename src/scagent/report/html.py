@@ -53,6 +53,7 @@ SECTIONS: dict[str, str] = {
     "markers": "Marker genes",
     "de": "Differential expression",
     "enrichment": "Enrichment",
+    "paradigm": "Paradigm results",
     "provenance": "Provenance timeline",
     "branches": "Branches",
     "methods": "Methods",
@@ -726,6 +727,132 @@ def _section_enrichment(ctx: _Context) -> ReportSection:
     return section
 
 
+# One renderer per paradigm-specific result; each returns None when its result is absent.
+def _communication_part(adata: AnnData) -> list[Markup] | None:
+    if not isinstance(adata.uns.get("liana_res"), pd.DataFrame):
+        return None
+    from scagent.report.figures import figure_data_uri
+    from scagent.tools.communication import communication_results, plot_communication
+
+    table = communication_results(adata, "liana_res")
+    cols = [
+        c
+        for c in (
+            "source",
+            "target",
+            "ligand_complex",
+            "receptor_complex",
+            "magnitude_rank",
+            "specificity_rank",
+        )
+        if c in table.columns
+    ]
+    return [
+        Markup("<h3>Cell-cell communication (LIANA+ rank_aggregate)</h3>"),
+        _figure(
+            figure_data_uri(plot_communication(adata)),
+            "top ligand-receptor interactions",
+            "dot size: specificity, colour: magnitude (-log10 aggregate rank)",
+        ),
+        _table(table[cols].head(50), "communication-top"),
+    ]
+
+
+def _perturbation_part(adata: AnnData) -> list[Markup] | None:
+    entry = adata.uns.get("perturbation_de")
+    knock = entry.get("knockdown") if isinstance(entry, Mapping) else None
+    if not isinstance(knock, pd.DataFrame):
+        return None
+    parts = [Markup("<h3>Perturbation screen: knockdown of each target</h3>")]
+    if "guide" in adata.obs:
+        calls = adata.obs["guide"].astype(str)
+        parts.append(
+            _p(
+                f"{(~calls.isin(['unassigned', 'multiple'])).mean():.1%} of cells with "
+                f"one guide, {(calls == 'multiple').mean():.1%} multiplets, "
+                f"{(calls == 'unassigned').mean():.1%} unassigned"
+            )
+        )
+    parts.append(
+        _table(
+            knock,
+            "perturbation-knockdown",
+            classes={"status": lambda v: "ok" if v == "knocked down" else "warn"},
+        )
+    )
+    results = _frame(entry.get("results"))
+    if results is not None and "padj" in results:
+        top = results.dropna(subset=["padj"]).sort_values("padj", kind="stable").head(50)
+        parts += [Markup("<h4>Top genes per perturbation</h4>"), _table(top, "perturbation-top")]
+    return parts
+
+
+def _repertoire_part(adata: AnnData) -> list[Markup] | None:
+    expansion = adata.uns.get("clonal_expansion")
+    overlap = adata.uns.get("repertoire_overlap")
+    if not isinstance(expansion, Mapping) and not isinstance(overlap, Mapping):
+        return None
+    parts = [Markup("<h3>Immune repertoire (scirpy)</h3>")]
+    if "chain_pairing" in adata.obs:
+        counts = adata.obs["chain_pairing"].astype(str).value_counts().rename_axis("chain pairing")
+        parts.append(_table(counts.reset_index(name="cells"), "repertoire-chains"))
+    for title, entry, field_, table_id in (
+        ("Clonal expansion per cell type", expansion, "by_group", "repertoire-expansion"),
+        ("Clonotype overlap between samples", overlap, "pairs", "repertoire-overlap"),
+        ("Clonotypes shared between samples", overlap, "shared_clonotypes", "repertoire-shared"),
+    ):
+        df = _frame(entry.get(field_)) if isinstance(entry, Mapping) else None
+        if df is not None and len(df):
+            parts += [Markup(f"<h4>{escape(title)}</h4>"), _table(df, table_id)]
+    return parts
+
+
+def _table_part(key: str, title: str, field_: str | None = None, sort: str | None = None):
+    """A renderer for a result that is one table in ``uns[key]`` (or ``uns[key][field_]``)."""
+
+    def render(adata: AnnData) -> list[Markup] | None:
+        entry = adata.uns.get(key)
+        value = entry.get(field_) if isinstance(entry, Mapping) and field_ else entry
+        df = _frame(value)
+        if df is None or not len(df):
+            return None
+        if sort and sort in df.columns:
+            df = df.sort_values(sort, kind="stable")
+        return [Markup(f"<h3>{escape(title)}</h3>"), _table(df.head(MAX_ROWS), f"paradigm-{key}")]
+
+    return render
+
+
+_PARADIGM_PARTS: list[Callable[[AnnData], list[Markup] | None]] = [
+    _communication_part,
+    _perturbation_part,
+    _repertoire_part,
+]
+
+
+def _section_paradigm(ctx: _Context) -> ReportSection:
+    section = ReportSection("paradigm", SECTIONS["paradigm"])
+    parts: list[Markup] = []
+    for render in _PARADIGM_PARTS:
+        try:
+            found = render(ctx.adata)
+        except Exception as exc:  # one broken result must not hide the rest of the report
+            log.warning("paradigm report part %s failed: %s", render.__name__, exc)
+            section.status = "partial"
+            found = [_p(f"could not render {render.__name__.strip('_')}: {exc}", "note")]
+        parts += found or []
+    if not parts:
+        section.status = "not_run"
+        section.body = _not_run(
+            "No paradigm-specific results (communication, perturbation, repertoire, "
+            "multimodal, integration metrics, trajectory genes)",
+            "scagent pipeline --paradigm <name> --data <file> --out <dir>",
+        )
+        return section
+    section.body = Markup("").join(parts)
+    return section
+
+
 def _short_params(step: StepRecord) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(changed, default)``: the step's parameters split by whether they differ from the tool's defaults."""
     from scagent.errors import UnknownToolError
@@ -974,6 +1101,7 @@ _BUILDERS: dict[str, Callable[[_Context], ReportSection]] = {
     "markers": _section_markers,
     "de": _section_de,
     "enrichment": _section_enrichment,
+    "paradigm": _section_paradigm,
     "provenance": _section_provenance,
     "branches": _section_branches,
     "methods": _section_methods,
