@@ -121,7 +121,7 @@ def test_write_lazy_round_trip(lazy_result, tmp_path):
 def test_memory_guard_refuses_large_in_memory_read(counts_files, monkeypatch):
     import anndata as ad
 
-    import scagent.scale.lazy as lazy
+    import scagent.data.memory as lazy  # the guard moved to scagent.data; scale re-exports it
     from scagent.scale import check_fits_in_memory, estimate_in_memory_bytes, read_checked
 
     need = estimate_in_memory_bytes(counts_files["h5ad"])
@@ -177,7 +177,7 @@ def test_cli_check_reports_fit_and_refusal(counts_files, monkeypatch):
     import typer
     from typer.testing import CliRunner
 
-    import scagent.scale.lazy as lazy
+    import scagent.data.memory as lazy  # the guard moved to scagent.data
     from scagent.cli.scale import register
 
     app = typer.Typer()

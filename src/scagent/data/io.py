@@ -809,6 +809,10 @@ def read(
             remedy="read it into memory, or convert it once with write_h5ad and open that backed",
         )
     _check_opts(fmt, opts)
+    if fmt in ("h5ad", "zarr") and not backed:  # refuse before loading what would not fit
+        from scagent.data.memory import check_fits_in_memory
+
+        check_fits_in_memory(p)
 
     try:
         adata = _parse(p, fmt, transpose, var_names, genome, genomes, backed, opts)

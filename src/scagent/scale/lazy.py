@@ -1,5 +1,5 @@
-"""Open .h5ad/.zarr files lazily (X as a dask array of CSR row chunks) and refuse in-memory
-reads that would not fit in RAM, judged from the file's metadata before anything is loaded."""
+"""Open .h5ad/.zarr files lazily (X as a dask array of CSR row chunks) and write them back
+atomically; the guard against in-memory reads that would not fit lives in scagent.data.memory."""
 
 from __future__ import annotations
 
@@ -9,10 +9,17 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# The memory guard lives in scagent.data (data.read uses it); re-exported here as before.
+from scagent.data.memory import (
+    MEMORY_FRACTION,
+    _Store,
+    available_memory,
+    check_fits_in_memory,
+    estimate_in_memory_bytes,
+)
 from scagent.errors import (
     CorruptInputError,
     DataStateError,
-    InputNotFoundError,
     InvalidParameterError,
     MissingDependencyError,
     UnsupportedFormatError,
@@ -37,10 +44,6 @@ __all__ = [
 #: several chunks in flight per worker and large enough to keep scheduling overhead low.
 DEFAULT_CHUNK_CELLS = 10_000
 
-#: Share of the available memory an in-memory read may take. Loading is not the end of
-#: it: normalization and HVG make copies, so a file that only just fits will not survive.
-MEMORY_FRACTION = 0.5
-
 _LAZY_EXTRA = "pip install 'scagent[scale]'  (dask[array], distributed)"
 
 
@@ -53,159 +56,19 @@ def _require_dask() -> None:
         ) from e
 
 
-def available_memory() -> int:
-    """Bytes of memory this process can still use (``MemAvailable``, not free + cache).
-
-    A separate function so that tests can pretend the machine is small.
-    """
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:  # pragma: no cover - psutil comes with distributed
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-        raise
-
-
-def _format_of(path: Path) -> str:
-    if not path.exists():
-        raise InputNotFoundError(f"{path} does not exist")
-    name = path.name.lower()
-    if path.is_dir() and (
-        name.endswith(".zarr") or (path / "zarr.json").exists() or (path / ".zgroup").exists()
-    ):
-        return "zarr"
-    if path.is_file() and name.endswith((".h5ad", ".h5")):
-        return "h5ad"
-    raise UnsupportedFormatError(
-        f"{path.name} is not an .h5ad file or a .zarr folder; only those open lazily",
-        remedy="convert it once: scagent.data.read(path) then write_h5ad / write_zarr",
-    )
-
-
-class _Store:
-    """An open .h5ad (h5py) or .zarr (zarr) root group, closed on exit."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.format = _format_of(path)
-        self._file: Any = None
-
-    def __enter__(self) -> Any:
-        try:
-            if self.format == "h5ad":
-                import h5py
-
-                self._file = h5py.File(self.path, "r")
-                return self._file
-            import zarr
-
-            return zarr.open_group(str(self.path), mode="r")
-        except (OSError, ValueError, KeyError) as e:
-            raise CorruptInputError(f"cannot open {self.path.name}: {e}") from e
-        except Exception as e:  # zarr raises its own types for a folder that is not a group
-            raise CorruptInputError(f"cannot open {self.path.name}: {type(e).__name__}: {e}") from e
-
-    def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            self._file.close()
-
-
 def _encoding(elem: Any) -> str:
     return str(elem.attrs.get("encoding-type", "array" if hasattr(elem, "shape") else "dict"))
 
 
-def _elem_bytes(elem: Any) -> int:
-    """In-memory bytes of one stored element, from shapes and dtypes only (nothing read)."""
-    if hasattr(elem, "shape") and hasattr(elem, "dtype"):  # a plain array
-        n = 1
-        for d in elem.shape:
-            n *= int(d)
-        # Strings become Python objects in memory; 64 bytes each is a fair guess.
-        itemsize = elem.dtype.itemsize if elem.dtype.kind not in "OSUT" else 64
-        return n * int(itemsize)
-    return sum(_elem_bytes(elem[k]) for k in elem.keys())
-
-
-def estimate_in_memory_bytes(path: str | os.PathLike[str]) -> int:
-    """Bytes an in-memory read of ``path`` would take, from the file's metadata.
-
-    Counts X, layers, obsm, varm, obsp, varp and raw from their shapes, dtypes and (for
-    sparse matrices) number of stored values; obs/var/uns are small and ignored. Nothing
-    is loaded, so this is instant even on a file of hundreds of GB.
-
-    Parameters
-    ----------
-    path
-        An ``.h5ad`` file or ``.zarr`` folder written by anndata.
-
-    Returns
-    -------
-    The estimate in bytes.
-    """
-    with _Store(Path(path)) as root:
-        total = 0
-        for slot in ("X", "layers", "obsm", "varm", "obsp", "varp", "raw"):
-            if slot in root:
-                total += _elem_bytes(root[slot])
-        return total
-
-
-def check_fits_in_memory(path: str | os.PathLike[str], *, fraction: float = MEMORY_FRACTION) -> int:
-    """Raise before an in-memory read that would exhaust RAM; return the estimate.
-
-    Parameters
-    ----------
-    path
-        An ``.h5ad`` file or ``.zarr`` folder.
-    fraction
-        Largest share of :func:`available_memory` the loaded data may take.
-
-    Returns
-    -------
-    The estimated in-memory size in bytes.
-
-    Raises
-    ------
-    DataStateError
-        The estimate exceeds ``fraction`` of the available memory; the remedy names the
-        lazy path.
-    """
-    if not 0 < fraction <= 1:
-        raise InvalidParameterError(f"fraction must be in (0, 1], not {fraction}")
-    need = estimate_in_memory_bytes(path)
-    have = available_memory()
-    if need > fraction * have:
-        gib = 2**30
-        raise DataStateError(
-            f"{Path(path).name} needs about {need / gib:.1f} GiB in memory but only "
-            f"{have / gib:.1f} GiB is available (limit {fraction:.0%} of it); "
-            "loading it would run out of memory",
-            remedy="open it lazily: scagent.scale.read_lazy(path), or "
-            "`scagent scale preprocess FILE --out OUT`",
-        )
-    return need
-
-
 def read_checked(path: str | os.PathLike[str], **kwargs: Any) -> AnnData:
-    """:func:`scagent.data.read` for .h5ad/.zarr, after :func:`check_fits_in_memory`.
+    """:func:`scagent.data.read`, kept for compatibility: it now checks the memory itself.
 
-    ``backed=True`` skips the check (X stays on disk). Other formats are passed through.
+    A non-backed read of an .h5ad/.zarr raises :class:`~scagent.errors.DataStateError`
+    before loading when :func:`check_fits_in_memory` says it would not fit.
     """
     from scagent.data import read
 
-    p = Path(path)
-    if not kwargs.get("backed"):
-        try:
-            _format_of(p)
-        except UnsupportedFormatError:
-            pass  # text / 10x / loom: no cheap size metadata, let the reader decide
-        else:
-            check_fits_in_memory(p)
-    return read(p, **kwargs)
+    return read(Path(path), **kwargs)
 
 
 def read_lazy(

@@ -746,7 +746,37 @@ def _read_input(
 def _inspect(adata: AnnData) -> DataState:
     from scagent.data import inspect_adata
 
-    return inspect_adata(adata)
+    lazy = _first_block_view(adata)
+    if lazy is None:
+        return inspect_adata(adata)
+    # Judge the values from the first row block, as the scale pipeline's count check does;
+    # report the sizes of the whole data.
+    state = inspect_adata(lazy)
+    return state.model_copy(update={"n_obs": adata.n_obs, "x_sparse": _blocks_sparse(adata.X)})
+
+
+def _first_block_view(adata: AnnData) -> AnnData | None:
+    """The first row block of a dask-backed AnnData in memory, or None when nothing is dask.
+
+    The inspector samples rows of X, layers and raw at random: on a dask array that sample
+    would read every chunk of the file at every step. One block is read instead.
+    """
+    from scagent.session.store import _is_dask
+
+    matrices = [adata.X, *adata.layers.values()]
+    if not any(_is_dask(m) for m in matrices):
+        return None
+    n = int(adata.X.chunks[0][0]) if _is_dask(adata.X) else min(adata.n_obs, 10_000)
+    head = adata[:n]
+    # an AnnData (not a view) whose dask matrices are the first block, computed
+    out = head.to_memory() if hasattr(head, "to_memory") else head.copy()
+    return out
+
+
+def _blocks_sparse(X: Any) -> bool:
+    from scipy import sparse
+
+    return bool(sparse.issparse(getattr(X, "_meta", X)))
 
 
 def _execute(tool: Tool, work: AnnData, params: Any) -> ToolResult:

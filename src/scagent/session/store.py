@@ -24,6 +24,18 @@ with a CRC32, followed by a JSON header and a fixed footer. Reads check the leng
 CRCs before decompressing (Blosc trusts its input) and the SHA-256 after: a damaged object
 raises :class:`~scagent.errors.StoreCorruptionError` naming the part, it is never loaded.
 
+Chunked parts. A dask array in X, raw/X, layers, obsm, varm, obsp or varp (a lazy read or
+the scale pipeline's recipe) is written as a *chunked* object (object format 2; plain
+objects stay format 1): its row blocks are computed a few at a time, compressed and
+appended, and the header lists each block's rows, arrays and SHA-256 under a node
+``{"t": "chunked", "kind": "csr"|"dense", "plain": ..., "plain_arrays": ..., "blocks": ...}``.
+Its hash is the one its in-memory twin gets (the ``sparse`` CSR or ``ndarray`` node with the
+16 MiB chunk digests of the whole arrays, streamed), so it does not depend on the chunking
+and a lazy snapshot deduplicates with the in-memory one. ``read_part``/``read_snapshot``
+assemble it in memory, or with ``lazy=True`` give a dask array reading blocks on demand.
+Awkward arrays (scirpy's ``obsm['airr']``) are stored as ``ak.to_buffers`` gives them: form
+JSON, length and named buffers (packed first, so the hash is stable).
+
 Snapshot ids. A manifest records the parts, the column order of obs/var, the parent
 snapshot, a free ``meta`` dict, the format version, the scagent version and the creation
 time. Its id is the SHA-256 of its canonical JSON *without* ``created`` and
@@ -42,6 +54,8 @@ import json
 import os
 import re
 import struct
+import sys
+import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -295,8 +309,8 @@ class _Encoder:
                 }
             raise self._unsupported(where, f"pandas dtype {dtype} is not supported")
         arr = np.asarray(values)
-        if arr.dtype == object:
-            return self.object_values(arr, where, kind="column")
+        if arr.dtype == object or arr.dtype.kind == "T":  # T: numpy 2 strings (zarr reads)
+            return self.object_values(arr.astype(object), where, kind="column")
         if arr.dtype.kind not in "biufcmMUS":
             raise self._unsupported(where, f"dtype {arr.dtype} is not supported")
         return {"t": "column", "kind": "numpy", "values": self.add(arr)}
@@ -366,6 +380,8 @@ class _Encoder:
             return self.sparse(value)
         if isinstance(value, np.ndarray):
             return self.ndarray(value, where)
+        if _is_awkward(value):
+            return self.awkward(value, where)
         if isinstance(value, pd.DataFrame):
             return self.dataframe(value, where)
         if isinstance(value, pd.Series):
@@ -404,6 +420,35 @@ class _Encoder:
             "indptr": self.add(np.asarray(m.indptr)),
         }
 
+    def awkward(self, value: Any, where: str) -> dict[str, Any]:
+        """An awkward array (scirpy's ``obsm['airr']``) as its form, length and named buffers.
+
+        ``ak.to_buffers`` is awkward's own pickle-free serialisation; packing first drops
+        unreachable content (a sliced view keeps its parent's buffers), so equal values
+        built different ways, and a value read back and written again, hash alike.
+        """
+        import awkward as ak
+
+        try:
+            # anndata marks a view with top-level parameters holding id() of its parent:
+            # drop them (as its own .copy() does) or the hash would change every run.
+            layout = ak.to_layout(value)
+            params = dict(layout.parameters)
+            if "_view_args" in params:
+                del params["_view_args"]
+                if params.get("__list__") == "AwkwardArrayView":
+                    del params["__list__"]
+                value = ak.Array(layout.copy(parameters=params or None))
+            form, length, container = ak.to_buffers(ak.to_packed(value), byteorder="<")
+        except Exception as e:  # e.g. a non-CPU backend or an object awkward cannot pack
+            raise self._unsupported(where, f"awkward array ({type(e).__name__}: {e})") from None
+        return {
+            "t": "awkward",
+            "form": json.loads(form.to_json()),
+            "length": int(length),
+            "buffers": [[key, self.add(np.asarray(container[key]))] for key in sorted(container)],
+        }
+
     def ndarray(self, value: np.ndarray, where: str) -> dict[str, Any]:
         rec = isinstance(value, np.recarray)
         arr = np.asarray(value)
@@ -419,8 +464,8 @@ class _Encoder:
                     for name in arr.dtype.names
                 ],
             }
-        if arr.dtype == object:
-            return self.object_values(arr, where, kind="objarray")
+        if arr.dtype == object or arr.dtype.kind == "T":  # T: numpy 2 strings (zarr reads)
+            return self.object_values(arr.astype(object), where, kind="objarray")
         if arr.dtype.hasobject:
             raise self._unsupported(where, f"dtype {arr.dtype}")
         return {"t": "ndarray", "rec": rec, "a": self.add(arr)}
@@ -435,6 +480,8 @@ def _encode_part(path: str, value: Any) -> _Encoded:
     elif path.split("/", 1)[0] in _MATRIX_SLOTS or path.startswith("raw/varm/"):
         if isinstance(value, pd.DataFrame):  # obsm may hold DataFrames
             node = enc.dataframe(value, path)
+        elif _is_awkward(value):  # scirpy's obsm['airr']
+            node = enc.awkward(value, path)
         else:
             node = _encode_matrix(enc, value, path)
     elif path in ("X", "raw/X"):
@@ -454,6 +501,12 @@ def _encode_matrix(enc: _Encoder, value: Any, path: str) -> dict[str, Any]:
         "sparse matrix)",
         remedy="load the data into memory first (adata.to_memory(), .compute() for dask)",
     )
+
+
+def _is_awkward(value: Any) -> bool:
+    # awkward is optional: a value can only be an ak.Array if awkward is already imported
+    ak = sys.modules.get("awkward")
+    return ak is not None and isinstance(value, ak.Array)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -572,6 +625,15 @@ class _Decoder:
         if t == "ndarray":
             arr = self.arrays[node["a"]]
             return arr.view(np.recarray) if node["rec"] else arr
+        if t == "awkward":
+            import awkward as ak
+
+            return ak.from_buffers(
+                ak.forms.from_dict(node["form"]),
+                node["length"],
+                {key: self.arrays[i] for key, i in node["buffers"]},
+                byteorder="<",
+            )
         if t == "records":
             arr = np.empty(tuple(node["shape"]), dtype=_dtype_from_descr(node["dtype"]))
             for name, sub in node["fields"]:
@@ -599,6 +661,286 @@ class _Decoder:
         if t == "column":
             return self.column(node)
         raise KeyError(f"unknown node type {t!r}")
+
+
+# --------------------------------------------------------------------------- chunked (dask) parts
+
+#: Object format of a chunked part. Plain objects keep format 1 byte for byte; a reader
+#: that knows only format 1 refuses a chunked object (IncompatibleVersionError) instead of
+#: misreading it.
+_CHUNKED_FORMAT = 2
+#: Newest object format this reader reads.
+_OBJECT_FORMAT_MAX = 2
+#: Row blocks computed at once while writing a chunked part: bounds the memory to a few
+#: blocks while still reading several in parallel.
+_BLOCKS_IN_FLIGHT = max(1, min(_WORKERS, 4))
+
+#: dask array name -> part hash. A dask name is the token of the array's whole recipe (dask
+#: caches results on the same convention), so a lazy X is read and hashed once per process,
+#: not at every step. A file rewritten in place under a live lazy AnnData is not detected.
+_DASK_HASHES: dict[str, str] = {}
+_DASK_HASHES_MAX = 1024
+
+
+def _is_dask(value: Any) -> bool:
+    da = sys.modules.get("dask.array")  # a value can only be a dask array if dask is imported
+    return da is not None and isinstance(value, da.Array)
+
+
+def _remember_dask_hash(name: str, h: str) -> None:
+    if len(_DASK_HASHES) >= _DASK_HASHES_MAX:
+        _DASK_HASHES.pop(next(iter(_DASK_HASHES)))
+    _DASK_HASHES[name] = h
+
+
+class _ChunkDigests:
+    """The 16 MiB chunk digests of one array fed piece by piece.
+
+    Gives exactly what ``_chunks`` + ``_chunk_digest`` give for the whole array, so a
+    matrix streamed in row blocks hashes like the same matrix held in memory.
+    """
+
+    def __init__(self) -> None:
+        self.digests: list[bytes] = []
+        self._h = hashlib.sha256()
+        self._filled = 0
+
+    def feed(self, arr: np.ndarray) -> None:
+        raw = _raw_bytes(np.ascontiguousarray(arr))
+        pos = 0
+        while pos < raw.nbytes:
+            take = min(raw.nbytes - pos, _CHUNK - self._filled)
+            self._h.update(raw[pos : pos + take])
+            self._filled += take
+            pos += take
+            if self._filled == _CHUNK:
+                self.digests.append(self._h.digest())
+                self._h, self._filled = hashlib.sha256(), 0
+
+    def finish(self) -> list[bytes]:
+        if self._filled:
+            self.digests.append(self._h.digest())
+            self._h, self._filled = hashlib.sha256(), 0
+        return self.digests
+
+
+class _Canonical:
+    """The in-memory equivalent of a matrix fed one row block at a time, and its part hash.
+
+    The hash of a chunked part is the hash its in-memory twin gets from ``_encode_part``: a
+    ``sparse`` CSR node (data, indices, indptr) or an ``ndarray`` node, with the same 16 MiB
+    chunk digests. The row chunking therefore never enters the hash: a lazy snapshot and
+    the in-memory snapshot of the same matrix name the same object.
+    """
+
+    def __init__(self, kind: str, shape: tuple[int, ...], dtype: np.dtype, cls: str) -> None:
+        self.kind, self.shape, self.dtype, self.cls = kind, shape, np.dtype(dtype), cls
+        self.indices_dtype: np.dtype | None = None  # CSR: fixed by the first block
+        self.indptr_dtype = np.dtype(np.int32)  # CSR: widened by the blocks and the nnz
+        self.data, self.indices = _ChunkDigests(), _ChunkDigests()
+        self.row_ends: list[np.ndarray] = []  # CSR: global indptr[1:] per block
+        self.nnz = 0
+        self.rows = 0
+
+    def block_arrays(self, block: Any, where: str) -> list[np.ndarray]:
+        """Check one computed row block, feed it to the hash; returns the arrays to store."""
+        if self.kind == "dense":
+            if sp.issparse(block):
+                block = block.toarray()
+            arr = np.ascontiguousarray(np.asarray(block), dtype=self.dtype)
+            if arr.ndim != len(self.shape) or arr.shape[1:] != self.shape[1:]:
+                raise InvalidDataError(
+                    f"cannot snapshot {where}: a dask block has shape {arr.shape}, the array "
+                    f"{self.shape}"
+                )
+            self.data.feed(arr)
+            self.rows += arr.shape[0]
+            return [arr]
+        m = block.tocsr() if sp.issparse(block) else sp.csr_matrix(np.asarray(block))
+        if m.shape[1] != self.shape[1]:
+            raise InvalidDataError(
+                f"cannot snapshot {where}: a dask block has {m.shape[1]} columns, not {self.shape[1]}"
+            )
+        if len(m.data) != m.indptr[-1] or len(m.indices) != m.indptr[-1]:
+            m = m.copy()
+            m.prune()  # drop storage beyond nnz so block arrays line up end to end
+        if self.indices_dtype is None:
+            self.indices_dtype = m.indices.dtype
+        data = np.ascontiguousarray(m.data, dtype=self.dtype)
+        indices = np.ascontiguousarray(m.indices, dtype=self.indices_dtype)
+        local = np.asarray(m.indptr, dtype=np.int64)
+        self.indptr_dtype = np.promote_types(self.indptr_dtype, m.indptr.dtype)
+        self.data.feed(data)
+        self.indices.feed(indices)
+        self.row_ends.append(local[1:] + self.nnz)
+        self.nnz += int(local[-1])
+        self.rows += m.shape[0]
+        return [data, indices, local]
+
+    def plain(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The in-memory node and array descriptors (the hashed structure)."""
+        if self.kind == "dense":
+            node = {"t": "ndarray", "rec": False, "a": 0}
+            return node, [{"dtype": _dtype_descr(self.dtype), "shape": list(self.shape)}]
+        if self.nnz > np.iinfo(np.int32).max:
+            self.indptr_dtype = np.dtype(np.int64)
+        node = {"t": "sparse", "format": "csr", "cls": self.cls, "shape": list(self.shape),
+                "data": 0, "indices": 1, "indptr": 2}  # fmt: skip
+        indices_dtype = self.indices_dtype if self.indices_dtype is not None else np.int32
+        return node, [
+            {"dtype": _dtype_descr(self.dtype), "shape": [self.nnz]},
+            {"dtype": _dtype_descr(np.dtype(indices_dtype)), "shape": [self.nnz]},
+            {"dtype": _dtype_descr(self.indptr_dtype), "shape": [self.rows + 1]},
+        ]
+
+    def finish(self) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
+        """``(plain node, plain descriptors, part hash)`` once every block was fed."""
+        if self.rows != self.shape[0]:
+            raise InvalidDataError(f"dask blocks hold {self.rows} rows, the array {self.shape[0]}")
+        node, descs = self.plain()
+        digests = self.data.finish()
+        if self.kind == "csr":
+            indptr = np.concatenate([np.zeros(1, np.int64), *self.row_ends]).astype(
+                self.indptr_dtype
+            )
+            digests = [*digests, *self.indices.finish(), *map(_chunk_digest, _chunks(indptr))]
+        return node, descs, _part_hash(node, descs, digests)
+
+
+def _chunked_layout(value: Any, path: str) -> tuple[Any, str, str]:
+    """``(array rechunked to whole rows, kind, sparse class)`` of a dask matrix, or raise."""
+    if value.dtype.hasobject or value.dtype.kind not in "biufc":
+        raise InvalidDataError(f"cannot snapshot {path}: a dask array of dtype {value.dtype}")
+    if any(np.isnan(c) for dim in value.chunks for c in dim):
+        raise InvalidDataError(
+            f"cannot snapshot {path}: the dask array has unknown chunk sizes",
+            remedy="call .compute_chunk_sizes() on it first",
+        )
+    meta = getattr(value, "_meta", None)
+    if sp.issparse(meta):
+        if value.ndim != 2:
+            raise InvalidDataError(f"cannot snapshot {path}: a {value.ndim}-d sparse dask array")
+        kind, cls = "csr", "array" if isinstance(meta, sp.sparray) else "matrix"
+    else:
+        kind, cls = "dense", "matrix"
+    if value.ndim == 0:
+        raise InvalidDataError(f"cannot snapshot {path}: a 0-d dask array", remedy="compute it")
+    if value.ndim > 1 and any(len(c) > 1 for c in value.chunks[1:]):
+        value = value.rechunk({axis: -1 for axis in range(1, value.ndim)})  # whole rows
+    return value, kind, cls
+
+
+def _computed_blocks(value: Any) -> Iterable[Any]:
+    """The row blocks of a dask array in order, a few computed at a time (bounded memory)."""
+    import dask
+
+    delayed = list(value.to_delayed().ravel())
+    for start in range(0, len(delayed), _BLOCKS_IN_FLIGHT):
+        yield from dask.compute(*delayed[start : start + _BLOCKS_IN_FLIGHT])
+
+
+def _dask_digest(value: Any, path: str) -> str:
+    """Part hash of a dask matrix, streamed block by block (cached by the array's name)."""
+    cached = _DASK_HASHES.get(value.name)
+    if cached is not None:
+        return cached
+    rows, kind, cls = _chunked_layout(value, path)
+    canon = _Canonical(kind, tuple(int(s) for s in value.shape), value.dtype, cls)
+    for block in _computed_blocks(rows):
+        canon.block_arrays(block, path)
+    h = canon.finish()[2]
+    _remember_dask_hash(value.name, h)
+    return h
+
+
+def _part_digest(path: str, value: Any) -> str:
+    if _is_dask(value) and _chunkable(path):
+        return _dask_digest(value, path)
+    return _encode_part(path, value).digest()
+
+
+def _chunkable(path: str) -> bool:
+    """Slots whose value may be a dask matrix (stored as a chunked part)."""
+    return path in ("X", "raw/X") or path.startswith(
+        (*(f"{slot}/" for slot in _MATRIX_SLOTS), "raw/varm/")
+    )
+
+
+def _array_offsets(descs: list[dict[str, Any]]) -> list[int]:
+    """File offset of each array's first compressed chunk."""
+    offsets, pos = [], len(_OBJ_MAGIC)
+    for d in descs:
+        offsets.append(pos)
+        pos += sum(int(c[0]) for c in d["chunks"])
+    return offsets
+
+
+def _read_array_into(
+    fh: Any, desc: dict[str, Any], offset: int, chunk_bytes: int, out: np.ndarray
+) -> str | None:
+    """Decompress one stored array into ``out`` (checked: size, CRCs); returns what is wrong."""
+    raw = _raw_bytes(out)
+    dtype = _dtype_from_descr(desc["dtype"])
+    if dtype != out.dtype or [int(s) for s in desc["shape"]] != list(out.shape):
+        return "has a damaged header (block array type)"
+    if len(desc["chunks"]) != -(-raw.nbytes // chunk_bytes):
+        return "has a damaged header (chunk count)"
+    fh.seek(offset)
+    jobs = []
+    for i, (clen, crc) in enumerate(desc["chunks"]):
+        lo = i * chunk_bytes
+        jobs.append(
+            (fh.read(int(clen)), int(clen), crc, raw[lo : min(lo + chunk_bytes, raw.nbytes)])
+        )
+    results = _map(_decompress, jobs) if raw.nbytes >= _CHUNK else [_decompress(j) for j in jobs]
+    return next((r for r in results if isinstance(r, str)), None)
+
+
+def _block_sha(arrays: Iterable[np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for arr in arrays:
+        h.update(_raw_bytes(np.ascontiguousarray(arr)))
+    return h.hexdigest()
+
+
+def _load_block(
+    file: str,
+    specs: list[tuple[dict[str, Any], int]],
+    chunk_bytes: int,
+    kind: str,
+    cls: str,
+    n_cols: int,
+    sha: str,
+    where: str,
+) -> Any:
+    """Read one row block of a chunked object: a dask task, so module level, plain arguments.
+
+    ``specs`` holds ``(array descriptor, file offset)`` per stored array of the block.
+    """
+    arrays = []
+    with open(file, "rb") as fh:
+        for desc, offset in specs:
+            try:
+                out = np.empty(
+                    tuple(int(s) for s in desc["shape"]), dtype=_dtype_from_descr(desc["dtype"])
+                )
+            except (ValueError, TypeError, KeyError):
+                raise StoreCorruptionError(f"{where} has an unreadable header") from None
+            problem = _read_array_into(fh, desc, offset, chunk_bytes, out)
+            if problem:
+                raise StoreCorruptionError(f"{where} {problem}")
+            arrays.append(out)
+    if _block_sha(arrays) != sha:
+        raise StoreCorruptionError(f"{where} failed its hash check (row block)")
+    if kind == "dense":
+        return arrays[0]
+    data, indices, indptr = arrays
+    if indptr[-1] <= np.iinfo(indices.dtype).max:  # scipy wants one index dtype
+        indptr = indptr.astype(indices.dtype)
+    make = sp.csr_array if cls == "array" else sp.csr_matrix
+    m = make((len(indptr) - 1, n_cols), dtype=data.dtype)
+    m.data, m.indices, m.indptr = data, indices, indptr
+    return m
 
 
 # --------------------------------------------------------------------------- parts of an AnnData
@@ -708,7 +1050,7 @@ def hash_adata_parts(adata: Any) -> dict[str, str]:
     Two AnnData with equal content (same values, dtypes, category order, column order)
     get equal hashes; replay compares these.
     """
-    return {p: _encode_part(p, _part_value(adata, p)).digest() for p in part_paths(adata)}
+    return {p: _part_digest(p, _part_value(adata, p)) for p in part_paths(adata)}
 
 
 # --------------------------------------------------------------------------- manifests
@@ -901,7 +1243,17 @@ class SnapshotStore:
         written: list[str] = []
         nbytes = 0
         for path in part_paths(adata):
-            enc = _encode_part(path, _part_value(adata, path))
+            value = _part_value(adata, path)
+            if _is_dask(value) and _chunkable(path):
+                h = _DASK_HASHES.get(value.name, "")
+                if not (h and self.has_object(h)):  # else: known and stored, nothing to read
+                    h, size = self._write_chunked(value, path)
+                    if size:
+                        nbytes += size
+                        written.append(path)
+                parts[path] = h
+                continue
+            enc = _encode_part(path, value)
             h = enc.digest()
             parts[path] = h
             if not self.has_object(h):
@@ -982,6 +1334,69 @@ class SnapshotStore:
             os.fsync(fh.fileno())
         return target.stat().st_size
 
+    def _write_chunked(self, value: Any, path: str) -> tuple[str, int]:
+        """Stream a dask matrix into a chunked object, one row block at a time.
+
+        The hash is known only at the end, so the object is written under a temporary name
+        and renamed to its hash (or dropped if that object exists); returns ``(hash, bytes
+        written)``. Peak memory is a few row blocks, never the matrix.
+        """
+        rows, kind, cls = _chunked_layout(value, path)
+        shape = tuple(int(s) for s in value.shape)
+        canon = _Canonical(kind, shape, value.dtype, cls)
+        descs: list[dict[str, Any]] = []
+        blocks: list[dict[str, Any]] = []
+        fd, tmp_name = tempfile.mkstemp(prefix=".chunked-", suffix=".tmp", dir=self.objects_dir)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(_OBJ_MAGIC)
+                start = 0
+                for block in _computed_blocks(rows):
+                    arrays = canon.block_arrays(block, path)
+                    first = len(descs)
+                    for arr in arrays:
+                        ts = _typesize(arr.dtype)
+                        pieces = [p.view(f"<u{ts}") if ts > 1 else p for p in _chunks(arr)]
+                        chunks = []
+                        for c, crc in _map(_compress, pieces):
+                            fh.write(c)
+                            chunks.append([len(c), crc])
+                        descs.append(
+                            {"dtype": _dtype_descr(arr.dtype), "shape": list(arr.shape),
+                             "chunks": chunks}
+                        )  # fmt: skip
+                    stop = start + int(
+                        arrays[0].shape[0] if kind == "dense" else len(arrays[2]) - 1
+                    )
+                    blocks.append(
+                        {"rows": [start, stop], "arrays": list(range(first, len(descs))),
+                         "sha256": _block_sha(arrays)}
+                    )  # fmt: skip
+                    start = stop
+                plain, plain_descs, h = canon.finish()
+                node = {"t": "chunked", "kind": kind, "cls": cls, "shape": list(shape),
+                        "plain": plain, "plain_arrays": plain_descs, "blocks": blocks}  # fmt: skip
+                header = _canonical_json(
+                    {"format": _CHUNKED_FORMAT, "codec": "blosc", "chunk_bytes": _CHUNK,
+                     "node": node, "arrays": descs}
+                )  # fmt: skip
+                fh.write(header)
+                fh.write(_FOOTER.pack(len(header), _OBJ_END))
+                fh.flush()
+                os.fsync(fh.fileno())
+            _remember_dask_hash(value.name, h)
+            target = self._object_path(h)
+            if target.is_file():  # the same matrix is stored already (maybe in memory form)
+                tmp.unlink()
+                return h, 0
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+            return h, target.stat().st_size
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
     # -- reading ----------------------------------------------------------------------
     def manifest(self, snapshot_id: str) -> Manifest:
         """The manifest of a snapshot (id or unique prefix); its id is checked."""
@@ -1039,8 +1454,13 @@ class SnapshotStore:
             current = m.parent
         return chain[::-1]
 
-    def _read_object(self, h: str, path: str, sid: str) -> Any:
-        """Load, verify and decode one object; StoreCorruptionError names the part."""
+    def _read_object(self, h: str, path: str, sid: str, mode: str = "memory") -> Any:
+        """Load, verify and decode one object; StoreCorruptionError names the part.
+
+        ``mode``: ``"memory"`` decodes in memory; ``"lazy"`` gives a chunked part as a dask
+        array reading its blocks on demand (plain parts are decoded in memory); ``"verify"``
+        checks a chunked part block by block without assembling it.
+        """
         where = f"part {path!r} of snapshot {_short(sid)} (object {_short(h)})"
 
         def corrupt(reason: str) -> StoreCorruptionError:
@@ -1065,9 +1485,10 @@ class SnapshotStore:
                 version = int(header["format"])
             except (ValueError, KeyError, TypeError):
                 raise corrupt("has an unreadable header") from None
-            if version > FORMAT_VERSION:
+            if version > _OBJECT_FORMAT_MAX:
                 raise IncompatibleVersionError(
-                    f"{where} has object format {version}; this scagent reads {FORMAT_VERSION}"
+                    f"{where} has object format {version}; this scagent reads "
+                    f"{_OBJECT_FORMAT_MAX} and older"
                 )
             try:
                 descs = header["arrays"]
@@ -1078,6 +1499,13 @@ class SnapshotStore:
                 raise corrupt("has an unreadable header") from None
             if len(_OBJ_MAGIC) + payload + hlen + _FOOTER.size != size:
                 raise corrupt("is truncated or has a damaged header (sizes do not add up)")
+            if isinstance(node, dict) and node.get("t") == "chunked":
+                try:
+                    return self._read_chunked(fh, file, h, node, descs, chunk_bytes, where, mode)
+                except (KeyError, TypeError, ValueError, IndexError) as e:
+                    raise corrupt(
+                        f"has a damaged chunked header ({type(e).__name__}: {e})"
+                    ) from None
             fh.seek(len(_OBJ_MAGIC))
             arrays, jobs = [], []
             for desc in descs:
@@ -1117,7 +1545,116 @@ class SnapshotStore:
         except Exception as e:  # a verified object we cannot decode: a bug or a foreign writer
             raise corrupt(f"cannot be decoded ({type(e).__name__}: {e})") from None
 
-    def read_part(self, snapshot_id: str, path: str) -> Any:
+    def _read_chunked(
+        self,
+        fh: Any,
+        file: Path,
+        h: str,
+        node: dict[str, Any],
+        descs: list[dict[str, Any]],
+        chunk_bytes: int,
+        where: str,
+        mode: str,
+    ) -> Any:
+        """Read a chunked object (see :meth:`_read_object` for ``mode``)."""
+
+        def corrupt(reason: str) -> StoreCorruptionError:
+            return StoreCorruptionError(f"{where} {reason}")
+
+        kind, cls = node["kind"], node["cls"]
+        shape = tuple(int(s) for s in node["shape"])
+        plain, plain_descs = node["plain"], node["plain_arrays"]
+        offsets = _array_offsets(descs)
+        blocks = node["blocks"]
+        if [b["rows"][0] for b in blocks] != [0, *(b["rows"][1] for b in blocks[:-1])] or (
+            (blocks[-1]["rows"][1] if blocks else 0) != shape[0]
+        ):
+            raise corrupt("has a damaged header (row blocks do not tile the matrix)")
+        if kind not in ("csr", "dense") or any(len(b["arrays"]) != (3 if kind == "csr" else 1)
+                                               for b in blocks):  # fmt: skip
+            raise corrupt("has a damaged header (block layout)")
+
+        if mode == "lazy":
+            import dask
+            import dask.array as da
+
+            dtype = _dtype_from_descr(plain_descs[0]["dtype"])
+            meta: Any = (
+                (sp.csr_array if cls == "array" else sp.csr_matrix)((0, shape[1]), dtype=dtype)
+                if kind == "csr"
+                else np.empty((0,) * len(shape), dtype=dtype)
+            )
+            load = dask.delayed(_load_block, pure=True)
+            pieces = [
+                da.from_delayed(
+                    load(
+                        str(file),
+                        [(descs[i], offsets[i]) for i in b["arrays"]],
+                        chunk_bytes,
+                        kind,
+                        cls,
+                        shape[1] if len(shape) > 1 else 0,
+                        b["sha256"],
+                        where,
+                    ),
+                    shape=(b["rows"][1] - b["rows"][0], *shape[1:]),
+                    dtype=dtype,
+                    meta=meta,
+                )
+                for b in blocks
+            ]
+            if not pieces:  # dask gives even an empty array one block; a foreign writer
+                return da.zeros(shape, dtype=dtype)
+            out = da.concatenate(pieces, axis=0) if len(pieces) > 1 else pieces[0]
+            # the array reads this immutable object: re-snapshotting it needs no read
+            _remember_dask_hash(out.name, h)
+            return out
+
+        if mode == "verify":  # block by block: bounded memory, however large the part
+            canon = _Canonical(kind, shape, _dtype_from_descr(plain_descs[0]["dtype"]), cls)
+            for b in blocks:
+                block = _load_block(
+                    str(file), [(descs[i], offsets[i]) for i in b["arrays"]], chunk_bytes,
+                    kind, cls, shape[1] if len(shape) > 1 else 0, b["sha256"], where,
+                )  # fmt: skip
+                canon.block_arrays(block, where)
+            if canon.finish()[2] != h:
+                raise corrupt("failed its hash check")
+            return None
+
+        # in memory: every block decompresses straight into its place in the whole arrays
+        outs = [
+            np.empty(tuple(int(x) for x in d["shape"]), dtype=_dtype_from_descr(d["dtype"]))
+            for d in plain_descs
+        ]
+        nnz = 0
+        for b in blocks:
+            r0, r1 = b["rows"]
+            idx = b["arrays"]
+            if kind == "dense":
+                targets = [outs[0][r0:r1]]
+            else:
+                n = int(descs[idx[0]]["shape"][0])
+                local = np.empty(r1 - r0 + 1, dtype=np.int64)
+                targets = [outs[0][nnz : nnz + n], outs[1][nnz : nnz + n], local]
+            for i, target in zip(idx, targets, strict=True):
+                problem = _read_array_into(fh, descs[i], offsets[i], chunk_bytes, target)
+                if problem:
+                    raise corrupt(problem)
+            if _block_sha(targets) != b["sha256"]:
+                raise corrupt("failed its hash check (row block)")
+            if kind == "csr":
+                if local[0] != 0 or local[-1] != n:
+                    raise corrupt("has a damaged row block (index pointers)")
+                outs[2][r0 + 1 : r1 + 1] = local[1:] + nnz
+                nnz += n
+        if kind == "csr":
+            outs[2][0] = 0
+        if _Encoded(plain, outs).digest() != h:
+            raise corrupt("failed its hash check")
+        return _Decoder(outs).tree(plain)
+
+    def read_part(self, snapshot_id: str, path: str, *, lazy: bool = False) -> Any:
         """One part of a snapshot, verified; obs/var columns come as a Series on the names.
 
         Parameters
@@ -1126,6 +1663,10 @@ class SnapshotStore:
             Snapshot id or unique prefix.
         path
             Slot path, e.g. ``"obs/leiden"`` or ``"obsm/X_pca"``.
+        lazy
+            Give a chunked part (one written from a dask array) as a dask array that reads
+            and checks its row blocks on demand, instead of assembling it in memory. Parts
+            written from memory are read into memory either way.
         """
         m = self.manifest(snapshot_id)
         if path not in m.parts:
@@ -1133,7 +1674,7 @@ class SnapshotStore:
                 f"snapshot {_short(m.id)} has no part {path!r}",
                 remedy="see the manifest's parts for the slots it holds",
             )
-        value = self._read_object(m.parts[path], path, m.id)
+        value = self._read_object(m.parts[path], path, m.id, "lazy" if lazy else "memory")
         for prefix, names in (
             ("obs/", "obs_names"),
             ("var/", "var_names"),
@@ -1144,8 +1685,12 @@ class SnapshotStore:
                 return pd.Series(value, index=index, name=path[len(prefix) :], copy=False)
         return value
 
-    def read_snapshot(self, snapshot_id: str) -> Any:
+    def read_snapshot(self, snapshot_id: str, *, lazy: bool = False) -> Any:
         """Rebuild the AnnData of a snapshot; every part is verified against its hash.
+
+        With ``lazy=True``, chunked parts (X, layers, obsm entries written from dask arrays)
+        come back as dask arrays reading their row blocks on demand, each block checked
+        against its own SHA-256 when read; everything else is read into memory.
 
         Raises
         ------
@@ -1157,7 +1702,8 @@ class SnapshotStore:
         import anndata as ad
 
         m = self.manifest(snapshot_id)
-        values = {p: self._read_object(h, p, m.id) for p, h in m.parts.items()}
+        mode = "lazy" if lazy else "memory"
+        values = {p: self._read_object(h, p, m.id, mode) for p, h in m.parts.items()}
 
         def frame(prefix: str, names: str, order: list[str]) -> pd.DataFrame:
             index = values[names]
@@ -1196,7 +1742,7 @@ class SnapshotStore:
     # -- checks and sizes ---------------------------------------------------------------
     def part_hash(self, adata: Any, slot_path: str) -> str:
         """Hash of one part of ``adata`` (as stored), e.g. ``store.part_hash(adata, "obs/leiden")``."""
-        return _encode_part(slot_path, _part_value(adata, slot_path)).digest()
+        return _part_digest(slot_path, _part_value(adata, slot_path))
 
     def verify(self, snapshot_id: str | None = None) -> list[str]:
         """Check manifests and objects; returns the problems found (empty if all is well).
@@ -1229,7 +1775,7 @@ class SnapshotStore:
             for path, h in m.parts.items():
                 if h not in checked_objects:
                     try:
-                        self._read_object(h, path, sid)
+                        self._read_object(h, path, sid, "verify")
                         checked_objects[h] = None
                     except (StoreCorruptionError, IncompatibleVersionError) as e:
                         checked_objects[h] = e.message
