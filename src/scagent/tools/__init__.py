@@ -30,6 +30,10 @@ from scagent.tools.qc import QC_METRICS as qc_metrics
 from scagent.tools.reduce import PCA as pca
 from scagent.tools.reduce import UMAP as umap
 from scagent.tools.registry import get_tool, list_tools, register, tool_ids
+from scagent.tools.repertoire import AIRR_QC as airr_qc
+from scagent.tools.repertoire import CLONAL_EXPANSION as clonal_expansion
+from scagent.tools.repertoire import CLONOTYPES as clonotypes
+from scagent.tools.repertoire import REPERTOIRE_OVERLAP as repertoire_overlap
 from scagent.tools.trajectory import DIFFUSION_PSEUDOTIME as diffusion_pseudotime
 from scagent.tools.trajectory import PAGA as paga
 from scagent.tools.trajectory_root import TRAJECTORY as trajectory_tool
@@ -37,7 +41,10 @@ from scagent.tools.trajectory_root import TRAJECTORY as trajectory_tool
 __all__ = [
     "Tool",
     "ToolResult",
+    "airr_qc",
     "annotate",
+    "clonal_expansion",
+    "clonotypes",
     "communication",
     "composition",
     "de_within_cluster",
@@ -61,6 +68,7 @@ __all__ = [
     "pseudobulk_de",
     "qc_metrics",
     "register",
+    "repertoire_overlap",
     "tool_ids",
     "trajectory_tool",
     "umap",
