@@ -51,7 +51,7 @@ def test_paradigm_without_its_data_says_what_is_missing(tmp_path: Path, capsys) 
     one_condition = simulate(400, 500, n_batches=1, seed=1)
     with pytest.raises(InvalidDataError, match="condition column with two or more levels"):
         check_paradigm_inputs("disease_vs_healthy", one_condition)
-    with pytest.raises(InvalidDataError, match="one level"):
+    with pytest.raises(InvalidDataError, match="2 or more levels"):
         check_paradigm_inputs("atlas", simulate(400, 500, samples_per_condition=1, seed=1))
     single = simulate(400, 500, n_conditions=2, samples_per_condition=1, seed=1)
     with pytest.raises(InvalidDataError, match="two or more samples per condition"):

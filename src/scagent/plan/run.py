@@ -98,10 +98,9 @@ class _Kind:
 _BASE = "scagent.data.simulate:simulate"
 _KINDS: dict[str, _Kind] = {
     "atlas": _Kind(
-        _BASE,
-        {"n_batches": 3, "samples_per_condition": 3, "batch_effect": 0.5},
+        "scagent.data.simulate_paradigms:simulate_atlas",
         truth="scagent.data.simulate_paradigms:atlas_truth_recovery",
-        check="scagent.plan.run:_check_atlas",
+        check="scagent.data.simulate_paradigms:check_atlas_inputs",
     ),
     "disease_vs_healthy": _Kind(
         _BASE,
@@ -116,9 +115,9 @@ _KINDS: dict[str, _Kind] = {
         check="scagent.plan.run:_check_conditions",
     ),
     "developmental_trajectory": _Kind(
-        _BASE,
-        {"trajectory": True},
+        "scagent.data.simulate_paradigms:simulate_trajectory",
         truth="scagent.data.simulate_paradigms:trajectory_truth_recovery",
+        check="scagent.data.simulate_paradigms:check_trajectory_inputs",
     ),
     "perturbation_screen": _Kind(
         "scagent.data.simulate_perturbation:simulate_perturbation",
@@ -210,19 +209,6 @@ def _column_levels(adata: AnnData, columns: list[Any]) -> tuple[str | None, int]
         if info.name in adata.obs:
             return info.name, int(adata.obs[info.name].nunique())
     return None, 0
-
-
-def _check_atlas(adata: AnnData) -> None:
-    from scagent.data import inspect_adata
-
-    state = inspect_adata(adata)
-    name, levels = _column_levels(adata, [*state.batch_columns, *state.sample_columns])
-    if levels < 2:
-        raise InvalidDataError(
-            "the atlas paradigm integrates several batches or samples, but "
-            + (f"obs['{name}'] has one level" if name else "no batch or sample column was found"),
-            remedy="add an obs column naming each cell's batch or sample (e.g. obs['batch'])",
-        )
 
 
 def _check_conditions(adata: AnnData) -> None:

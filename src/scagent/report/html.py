@@ -827,6 +827,8 @@ _PARADIGM_PARTS: list[Callable[[AnnData], list[Markup] | None]] = [
     _communication_part,
     _perturbation_part,
     _repertoire_part,
+    _table_part("integration_metrics", "Integration metrics (scIB)", "results"),
+    _table_part("trajectory_de", "Genes changing along pseudotime", "results", sort="pvalue"),
 ]
 
 

@@ -19,6 +19,7 @@ from scagent.tools.enrich import ENRICHMENT as enrichment
 from scagent.tools.features import HVG as hvg
 from scagent.tools.graph import NEIGHBORS as neighbors
 from scagent.tools.integrate import HARMONY as harmony
+from scagent.tools.integration_metrics import INTEGRATION_METRICS as integration_metrics
 from scagent.tools.markers import MARKERS as markers
 from scagent.tools.normalize import NORMALIZE as normalize
 from scagent.tools.perturbation import GUIDE_ASSIGNMENT as guide_assignment
@@ -36,7 +37,9 @@ from scagent.tools.repertoire import CLONOTYPES as clonotypes
 from scagent.tools.repertoire import REPERTOIRE_OVERLAP as repertoire_overlap
 from scagent.tools.trajectory import DIFFUSION_PSEUDOTIME as diffusion_pseudotime
 from scagent.tools.trajectory import PAGA as paga
+from scagent.tools.trajectory_de import TRAJECTORY_DE as trajectory_de
 from scagent.tools.trajectory_root import TRAJECTORY as trajectory_tool
+from scagent.tools.velocity import VELOCITY as velocity
 
 __all__ = [
     "Tool",
@@ -57,6 +60,7 @@ __all__ = [
     "guide_assignment",
     "harmony",
     "hvg",
+    "integration_metrics",
     "leiden",
     "list_tools",
     "markers",
@@ -70,7 +74,11 @@ __all__ = [
     "register",
     "repertoire_overlap",
     "tool_ids",
+    "trajectory_de",
     "trajectory_tool",
     "umap",
+    "velocity",
 ]
-import scagent.consensus.tool  # noqa: F401  (registers consensus_clustering)
+# Tools of other capabilities register on import: consensus_clustering, preprocess_lazy.
+import scagent.consensus.tool
+import scagent.scale.tool  # noqa: F401
