@@ -83,13 +83,19 @@ def register(app: typer.Typer) -> None:
         paradigm: str = typer.Option(None, "--paradigm", help="Analysis paradigm (e.g. atlas)."),
         context: Path = typer.Option(None, "--context", help="Experiment context, JSON or YAML."),
         data: Path = typer.Option(None, "--data", help="Data to import as step 0 of 'main'."),
+        lazy: bool = typer.Option(
+            False,
+            "--lazy",
+            help="Keep X on disk (dask, .h5ad/.zarr): for data larger than memory; then "
+            "`scagent run preprocess_lazy`.",
+        ),
         project: str = PROJECT_OPTION,
     ) -> None:
         """Create a project (.scagent/) here; with --data, import it as step 0 of branch main."""
         from scagent.session import Session
 
         session = Session.init(
-            project, paradigm=paradigm, context=context, data=data, requested_by="cli"
+            project, paradigm=paradigm, context=context, data=data, requested_by="cli", lazy=lazy
         )
         out = _console()
         out.print(f"initialised scagent project in {session.project.dir}")

@@ -8,6 +8,7 @@ number of cells beyond slicing.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -527,6 +528,20 @@ def _counts_location(
     return None
 
 
+def _is_dask(value: Any) -> bool:
+    da = sys.modules.get("dask.array")  # a value can only be a dask array if dask is imported
+    return da is not None and isinstance(value, da.Array)
+
+
+def _first_block_of_lazy(adata: AnnData) -> AnnData | None:
+    """The first row block of a dask-backed AnnData, in memory; None when nothing is dask."""
+    if not any(_is_dask(m) for m in (adata.X, *adata.layers.values())):
+        return None
+    n = int(adata.X.chunks[0][0]) if _is_dask(adata.X) else min(adata.n_obs, 10_000)
+    head = adata[:n]
+    return head.to_memory() if hasattr(head, "to_memory") else head.copy()
+
+
 def inspect_adata(adata: AnnData, *, seed: int = 0) -> DataState:
     """Describe what ``adata`` is and what was already done to it.
 
@@ -547,6 +562,13 @@ def inspect_adata(adata: AnnData, *, seed: int = 0) -> DataState:
     breadcrumbs of earlier steps, species and gene-id type, and candidate
     sample / batch / condition / donor columns.
     """
+    head = _first_block_of_lazy(adata)
+    if head is not None:
+        # Judge the values from the first row block (as the scale pipeline's count check
+        # does): a random row sample of a dask array would read every chunk of the file.
+        state = inspect_adata(head, seed=seed)
+        x_sparse = sparse.issparse(getattr(adata.X, "_meta", adata.X))
+        return state.model_copy(update={"n_obs": adata.n_obs, "x_sparse": x_sparse})
     warnings: list[str] = []
     if adata.n_obs == 0 or adata.n_vars == 0:
         x_state: XState = "transformed_unknown"

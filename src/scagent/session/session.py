@@ -184,6 +184,7 @@ class Session:
         data: AnnData | str | os.PathLike[str] | None = None,
         requested_by: str = "user",
         lock_timeout: float | None = None,
+        lazy: bool = False,
     ) -> Session:
         """Create a project in ``path`` (``.scagent/``) and, with ``data``, import it on ``main``.
 
@@ -198,6 +199,10 @@ class Session:
         data
             A file scagent reads (:func:`scagent.data.read`) or an AnnData; becomes step 0
             ("import") of branch ``main``.
+        lazy
+            Open a ``.h5ad``/``.zarr`` file lazily (:func:`scagent.scale.read_lazy`): X and
+            the layers stay on disk as dask arrays and are snapshotted one row block at a
+            time; run ``preprocess_lazy`` on it.
         """
         if isinstance(context, (str, os.PathLike)):
             context = load_context(context)
@@ -206,7 +211,7 @@ class Session:
         prov.check_requested_by(requested_by)
         # Read the data before creating anything: a file that cannot be read must not
         # leave a half-made project behind.
-        prepared = _read_input(data) if data is not None else None
+        prepared = _read_input(data, lazy=lazy) if data is not None else None
         Path(path).mkdir(parents=True, exist_ok=True)
         project = Project.create(path, paradigm=paradigm, context=context)
         session = cls(project, lock_timeout=lock_timeout)
@@ -726,11 +731,20 @@ class Session:
 
 
 def _read_input(
-    data: Any,
+    data: Any, *, lazy: bool = False
 ) -> tuple[AnnData, dict[str, Any] | None, dict[str, Any]]:
     """``(adata, source, params)`` of an import: a file read with its checksum, or a copy of an AnnData."""
     if isinstance(data, tuple):  # already prepared by Session.init
         return data
+    if lazy:
+        if not isinstance(data, (str, os.PathLike)):
+            raise InvalidParameterError(
+                "lazy=True opens a file; an AnnData in memory is already loaded",
+                remedy="pass the .h5ad/.zarr path, or drop lazy",
+            )
+        from scagent.scale import read_lazy
+
+        return read_lazy(data), {"path": str(data), "lazy": True}, {"path": str(data), "lazy": True}
     if isinstance(data, (str, os.PathLike)):
         from scagent.data import read
 
@@ -746,37 +760,7 @@ def _read_input(
 def _inspect(adata: AnnData) -> DataState:
     from scagent.data import inspect_adata
 
-    lazy = _first_block_view(adata)
-    if lazy is None:
-        return inspect_adata(adata)
-    # Judge the values from the first row block, as the scale pipeline's count check does;
-    # report the sizes of the whole data.
-    state = inspect_adata(lazy)
-    return state.model_copy(update={"n_obs": adata.n_obs, "x_sparse": _blocks_sparse(adata.X)})
-
-
-def _first_block_view(adata: AnnData) -> AnnData | None:
-    """The first row block of a dask-backed AnnData in memory, or None when nothing is dask.
-
-    The inspector samples rows of X, layers and raw at random: on a dask array that sample
-    would read every chunk of the file at every step. One block is read instead.
-    """
-    from scagent.session.store import _is_dask
-
-    matrices = [adata.X, *adata.layers.values()]
-    if not any(_is_dask(m) for m in matrices):
-        return None
-    n = int(adata.X.chunks[0][0]) if _is_dask(adata.X) else min(adata.n_obs, 10_000)
-    head = adata[:n]
-    # an AnnData (not a view) whose dask matrices are the first block, computed
-    out = head.to_memory() if hasattr(head, "to_memory") else head.copy()
-    return out
-
-
-def _blocks_sparse(X: Any) -> bool:
-    from scipy import sparse
-
-    return bool(sparse.issparse(getattr(X, "_meta", X)))
+    return inspect_adata(adata)
 
 
 def _execute(tool: Tool, work: AnnData, params: Any) -> ToolResult:
