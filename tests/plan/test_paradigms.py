@@ -59,8 +59,9 @@ def test_precomputed_steps_from_foreign_data(pbmc68k) -> None:
     assert plan.step("markers").status == "precomputed"
     assert plan.step("leiden").status == "skipped"
     assert plan.step("annotate").status == "precomputed"  # bulk_labels are cell types
-    assert [s.id for s in plan.next_steps()] == ["trajectory"]
-    assert "velocity" in {s.id for s in plan.next_steps(include_unavailable=True)}
+    # velocity is optional: offered, and skipped by the runner where the layers are missing
+    assert [s.id for s in plan.next_steps()] == ["trajectory", "velocity"]
+    assert plan.step("velocity").optional
     plan.mark("trajectory")
     assert "trajectory_de" in {s.id for s in plan.next_steps(include_unavailable=True)}
 
@@ -68,8 +69,9 @@ def test_precomputed_steps_from_foreign_data(pbmc68k) -> None:
 def test_steps_carry_run_parameters() -> None:
     plan = get_paradigm("multimodal")
     # the joint graph, not the RNA graph, is what multimodal clusters on
-    assert plan.step("leiden").params == {"neighbors_key": "wnn"}
-    assert plan.step("leiden").depends_on == ["joint_embedding"]
+    assert plan.step("leiden_wnn").params == {"neighbors_key": "wnn", "key_added": "leiden_wnn"}
+    assert plan.step("leiden_wnn").depends_on == ["joint_embedding"]
+    assert plan.step("annotate").params == {"groupby": "leiden_wnn"}
     harmony = get_paradigm("disease_vs_healthy").step("harmony")
     assert harmony.optional and harmony.params["batch_key"] == "$batch"
     assert not get_paradigm("atlas").step("harmony").optional

@@ -40,3 +40,22 @@ def test_knockdown_table_and_guide_shares() -> None:
 def test_section_says_not_run_without_paradigm_results(pbmc68k) -> None:
     _, section = _section(pbmc68k)
     assert section.status == "not_run" and "scagent pipeline" in str(section.body)
+
+
+def test_protein_markers_table_and_gene_markers_section_still_draws() -> None:
+    from scagent.data.simulate_cite import simulate_cite
+
+    cite = simulate_cite(800, 600, seed=3)
+    tl.normalize(cite)
+    tl.protein_normalize(cite)
+    cite.obs["population"] = cite.obs["true_protein_population"].astype("category")
+    tl.protein_markers(cite, groupby="population")
+    tl.markers(cite, groupby="population")
+    page, sections = render_report(cite)
+    by_id = {s.id: s for s in sections}
+    # the antibody table goes to the paradigm section; the gene dot plot is not confused by it
+    assert by_id["markers"].status == "ok"
+    body = str(by_id["paradigm"].body)
+    assert 'id="paradigm-protein-markers"' in body
+    row = body.split("<td>B cell</td><td>1</td><td>", 1)[1]
+    assert row.startswith(("CD19", "CD20"))  # B cells: their defining antibody ranks first

@@ -153,44 +153,7 @@ def test_failed_chunked_write_leaves_the_store_as_it_was(tmp_path, counts_files)
     assert store.read_snapshot(first.id).shape == (100, N_GENES)
 
 
-@pytest.fixture
-def lazy_steps():
-    """Tools running the scale pipeline's dask steps, registered for one test."""
-    from pydantic import Field
-
-    from scagent.scale import lazy_qc_metrics, preprocess_lazy
-    from scagent.tools import registry
-    from scagent.tools.base import ParamsModel, Tool, ToolResult
-
-    class QcParams(ParamsModel):
-        percent_top: int = Field(20, ge=1)
-
-    class PreParams(ParamsModel):
-        n_top_genes: int = Field(300, ge=1)
-        n_comps: int = Field(10, ge=1)
-
-    def qc(adata: Any, **p: Any) -> ToolResult:
-        lazy_qc_metrics(adata, percent_top=p["percent_top"])
-        return ToolResult(summary="lazy qc", written=["obs/total_counts"])
-
-    def pre(adata: Any, **p: Any) -> ToolResult:
-        summary = preprocess_lazy(adata, n_top_genes=p["n_top_genes"], n_comps=p["n_comps"])
-        return ToolResult(summary=f"lazy preprocess {summary['n_hvg']} hvg", written=["X"])
-
-    made = [
-        Tool(id="test_lazy_qc", name="lazy qc", category="qc", framework="dask", fn=qc,
-             params=QcParams),
-        Tool(id="test_lazy_pre", name="lazy pre", category="qc", framework="dask", fn=pre,
-             params=PreParams),
-    ]  # fmt: skip
-    for tool in made:
-        registry.register(tool, replace=True)
-    yield
-    for tool in made:
-        registry._TOOLS.pop(tool.id, None)
-
-
-def test_session_on_lazy_data_stays_lazy(tmp_path, counts_files, lazy_steps) -> None:
+def test_session_on_lazy_data_stays_lazy(tmp_path, counts_files) -> None:
     from scagent.session import Session
 
     lazy = _lazy(counts_files["zarr"], chunk_cells=5_000)
@@ -199,7 +162,7 @@ def test_session_on_lazy_data_stays_lazy(tmp_path, counts_files, lazy_steps) -> 
     assert import_x == hash_adata_parts(counts_files["adata"])["X"]
     assert session.state.x_state == "raw_counts" and session.state.n_obs == N_CELLS
 
-    run = session.run("test_lazy_qc")
+    run = session.run("qc_metrics")  # the registered tool, on a dask X
     assert isinstance(session.adata.X, da.Array)
     manifest = session.store.manifest(run.snapshot_id)
     assert manifest.parts["X"] == import_x  # X untouched: no new object, no re-read
@@ -207,7 +170,7 @@ def test_session_on_lazy_data_stays_lazy(tmp_path, counts_files, lazy_steps) -> 
         session.adata.obs["total_counts"], np.asarray(counts_files["adata"].X.sum(axis=1)).ravel()
     )
 
-    run = session.run("test_lazy_pre")
+    run = session.run("preprocess_lazy", n_top_genes=300, n_comps=10)
     manifest = session.store.manifest(run.snapshot_id)
     assert manifest.parts["layers/counts"] == import_x  # the counts layer is the import's X
     assert manifest.parts["X"] != import_x  # log-normalized X: a new chunked part

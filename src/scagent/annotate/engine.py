@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from scagent.annotate.guardrails import GuardrailOutcome, LabelChecker
+from scagent.annotate.guardrails import GuardrailOutcome, LabelChecker, protein_marker_genes
 from scagent.annotate.llm_annotator import PROMPT_VERSION, ChunkResult, annotate_with_llm
 from scagent.annotate.markers import (
     ClusterMarkers,
@@ -177,8 +177,10 @@ def _annotate(
     groupby: str | None,
     marker_source: str,
     timings: dict[str, float],
+    protein_markers: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> DatasetReport:
     t_start = time.perf_counter()
+    proteins = protein_markers or {}
     if not isinstance(top_n_markers, int) or top_n_markers < 1:
         raise InvalidParameterError(f"top_n_markers must be >= 1, got {top_n_markers!r}")
     if not isinstance(chunk_size, int) or chunk_size < 1:
@@ -290,6 +292,7 @@ def _annotate(
                     cited=ans.supporting_markers,
                     ontology_id=ans.cell_ontology_id,
                     all_markers=m.genes,
+                    protein_markers=proteins.get(m.cluster_id),
                 )
                 reason = ans.reasoning or "answer of the LLM"
                 rec = _record(
@@ -311,10 +314,12 @@ def _annotate(
                     if cr.error is not None
                     else "the LLM answer did not include this cluster"
                 )
-                rec = _offline_record(m, pred, chk, top_n_markers, fallback=why)
+                rec = _offline_record(
+                    m, pred, chk, top_n_markers, fallback=why, proteins=proteins.get(m.cluster_id)
+                )
                 stats.overrides += 1
         else:
-            rec = _offline_record(m, pred, chk, top_n_markers)
+            rec = _offline_record(m, pred, chk, top_n_markers, proteins=proteins.get(m.cluster_id))
         if rec.status == "flagged" and guardrails.force_unknown_on_fail:
             proposed = rec.label
             rec.label = UNKNOWN
@@ -387,6 +392,7 @@ def _offline_record(
     top_n: int,
     *,
     fallback: str | None = None,
+    proteins: Mapping[str, Sequence[str]] | None = None,
 ) -> ClusterAnnotation:
     top = m.genes[:top_n]
     if pred.is_unknown:
@@ -414,6 +420,7 @@ def _offline_record(
         cited=pred.evidence_markers,
         ontology_id=pred.ontology_id,
         all_markers=m.genes,
+        protein_markers=proteins,
     )
     reason = pred.reason
     if fallback:
@@ -490,6 +497,7 @@ def annotate_anndata(
     overwrite: bool = False,
     offline_settings: OfflineSettings | None = None,
     progress: Progress | None = None,
+    protein_markers_key: str | None = "protein_markers",
 ) -> DatasetReport:
     """Name the cell type of each cluster of ``obs[groupby]``, check each name, and write them back.
 
@@ -536,6 +544,12 @@ def annotate_anndata(
         Settings of the offline annotator.
     progress
         ``progress(done, total)`` called as clusters are answered.
+    protein_markers_key
+        uns key of a protein-marker result (CITE-seq, ``protein_markers`` tool) for the same
+        ``groupby``: each cluster's top antibodies, mapped to their genes, count as
+        canonical-marker evidence in the guardrails
+        (``guardrails.protein_markers_found``). Ignored when absent or for another grouping;
+        ``None`` never reads it.
 
     Returns
     -------
@@ -578,6 +592,11 @@ def annotate_anndata(
 
         st = inspect_adata(adata)
         species = st.species if st.species in ("human", "mouse") else None
+    proteins = {}
+    if protein_markers_key:
+        proteins = protein_marker_genes(
+            adata.uns.get(protein_markers_key), groupby, species=species or "human"
+        )
     report = _annotate(
         clusters,
         species=species,
@@ -596,7 +615,10 @@ def annotate_anndata(
         groupby=groupby,
         marker_source=source,
         timings=timings,
+        protein_markers=proteins,
     )
+    if proteins:
+        report.marker_source += f" + protein markers uns['{protein_markers_key}']"
     if key_added:
         t0 = time.perf_counter()
         write_annotation(adata, report, groupby, key_added=key_added, overwrite=overwrite)

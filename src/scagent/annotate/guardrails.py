@@ -3,21 +3,35 @@
 A label passes when the genes it cites are real top markers of the cluster, it maps to
 a Cell Ontology term, enough of its canonical markers (from the database) are among the
 cluster's top markers, and none of its negative markers is. The answer is a status:
-``supported``, ``flagged`` (with the problems named) or ``unknown``.
+``supported``, ``flagged`` (with the problems named) or ``unknown``. With CITE-seq data
+the cluster's top antibodies, mapped to the genes they measure, count as canonical-marker
+evidence too (a CD8 T cell label whose cluster tops CD8a protein).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from scagent.annotate.report import UNKNOWN, GuardrailCheck, GuardrailConfig, Status
 from scagent.knowledge import MarkerDB
 from scagent.knowledge import genes as kgenes
 from scagent.knowledge import ontology as onto
 
-__all__ = ["UNKNOWN", "GuardrailOutcome", "LabelChecker", "unknown_outcome"]
+__all__ = [
+    "PROTEIN_TOP_N",
+    "UNKNOWN",
+    "GuardrailOutcome",
+    "LabelChecker",
+    "protein_marker_genes",
+    "unknown_outcome",
+]
+
+#: How many of a cluster's top protein markers count as evidence (a panel has tens of
+#: antibodies, not thousands of genes: only the few best separate a cluster).
+PROTEIN_TOP_N = 3
 
 
 @dataclass
@@ -99,6 +113,7 @@ class LabelChecker:
         cited: Sequence[str] = (),
         ontology_id: str | None = None,
         all_markers: Sequence[str] | None = None,
+        protein_markers: Mapping[str, Sequence[str]] | None = None,
     ) -> GuardrailOutcome:
         """Check ``label`` for a cluster whose markers (best first) are ``top_markers``.
 
@@ -114,6 +129,10 @@ class LabelChecker:
             A CL id proposed with the label (checked; the label is mapped when absent).
         all_markers
             Every gene of the cluster's list (stands in for ``var_names`` without expression).
+        protein_markers
+            The cluster's top protein markers, ``{antibody: genes it measures}`` (CITE-seq;
+            see :func:`protein_marker_genes`). An antibody whose gene is a canonical marker
+            of the label counts as one more canonical marker found.
         """
         cfg = self.config
         chk = GuardrailCheck()
@@ -150,7 +169,13 @@ class LabelChecker:
         chk.n_canonical_markers = n_pos
         chk.canonical_markers_found = [g for g in top if g in pos]
         chk.negative_markers_found = [g for g in top if g in neg]
-        k = len(chk.canonical_markers_found)
+        found = set(chk.canonical_markers_found)
+        for antibody, genes in (protein_markers or {}).items():
+            hit = next((_norm(g) for g in genes if _norm(g) in pos), None)
+            if hit is not None:
+                chk.protein_markers_found.append(f"{antibody} ({hit})")
+                found.add(hit)
+        k = len(found)
         if k >= cfg.min_high_confidence:
             chk.support = "high"
         elif k >= cfg.min_supported:
@@ -162,7 +187,8 @@ class LabelChecker:
         elif k < cfg.min_supported:
             chk.problems.append(
                 f"{k} of {label!r}'s {n_pos} canonical markers among the top {cfg.top_n} "
-                f"(needs {cfg.min_supported})"
+                + ("genes and top proteins " if protein_markers else "")
+                + f"(needs {cfg.min_supported})"
             )
         if len(chk.negative_markers_found) > cfg.max_negative:
             chk.problems.append(
@@ -201,6 +227,54 @@ def _close(a: str | None, b: str) -> bool:
     except Exception:
         return False
     return d is not None and d <= 2
+
+
+def protein_marker_genes(
+    entry: Any, groupby: str, *, n_top: int = PROTEIN_TOP_N, species: str = "human"
+) -> dict[str, dict[str, list[str]]]:
+    """Each cluster's top protein markers with their genes, from a ``protein_markers`` result.
+
+    Parameters
+    ----------
+    entry
+        ``adata.uns['protein_markers']`` (rank_genes_groups layout on CLR values, with
+        ``params['groupby']`` and optionally ``protein_genes``: antibody -> genes).
+    groupby
+        The clustering being annotated; a result for another grouping gives ``{}``.
+    n_top
+        Antibodies per cluster; only those up in the cluster (positive score, adjusted
+        p < 0.05) count.
+
+    Returns
+    -------
+    dict
+        ``{cluster: {antibody: [genes]}}``, best antibody first; antibodies that map to no
+        gene are left out. Empty when ``entry`` is not such a result.
+    """
+    from scagent.knowledge.proteins import protein_genes
+
+    if not isinstance(entry, Mapping) or "names" not in entry:
+        return {}
+    if entry.get("params", {}).get("groupby") != groupby:
+        return {}
+    known = entry.get("protein_genes", {})
+    names, scores = entry["names"], entry.get("scores")
+    padj = entry.get("pvals_adj")
+    out: dict[str, dict[str, list[str]]] = {}
+    for group in names.dtype.names:
+        top: dict[str, list[str]] = {}
+        for i in range(min(n_top, len(names[group]))):
+            if scores is not None and not float(scores[group][i]) > 0:
+                continue
+            if padj is not None and not float(padj[group][i]) < 0.05:
+                continue
+            antibody = str(names[group][i])
+            text = known.get(antibody) if isinstance(known, Mapping) else None
+            genes = text.split(",") if text else protein_genes(antibody, species)
+            if genes:
+                top[antibody] = genes
+        out[str(group)] = top
+    return out
 
 
 def unknown_outcome(reason: str) -> GuardrailOutcome:

@@ -93,6 +93,11 @@ class GuardrailCheck(BaseModel):
         default_factory=list,
         description="Cited genes in the data but not among the cluster's top-N markers.",
     )
+    protein_markers_found: list[str] = Field(
+        default_factory=list,
+        description="The label's canonical markers measured as protein among the cluster's top "
+        "protein (ADT) markers, as 'ANTIBODY (GENE)'; they count towards the support.",
+    )
     support: Literal["high", "supported", "weak", "none"] = "none"
     problems: list[str] = Field(default_factory=list)
 

@@ -387,11 +387,12 @@ PARADIGMS: dict[str, tuple[str, list[_Spec]]] = {
         "Several modalities per cell (CITE-seq proteins with RNA).",
         [
             *_PREPROCESS,
+            *_graph("pca", markers=False)[:2],
             _Spec(
                 "protein_normalize",
                 "protein_normalize",
                 ("qc_metrics",),
-                "CLR-normalize antibody counts (Stoeckius et al. 2017).",
+                "CLR-normalize antibody counts per cell (Stoeckius et al. 2017).",
             ),
             _Spec(
                 "joint_embedding",
@@ -400,11 +401,11 @@ PARADIGMS: dict[str, tuple[str, list[_Spec]]] = {
                 "Weighted nearest neighbours across RNA and protein (Hao et al. 2021).",
             ),
             _Spec(
-                "leiden",
+                "leiden_wnn",
                 "leiden",
                 ("joint_embedding",),
-                "Clusters on the joint (WNN) graph.",
-                {"neighbors_key": "wnn"},
+                "Clusters on the joint (WNN) graph; the RNA-only leiden stays for comparison.",
+                {"neighbors_key": "wnn", "key_added": "leiden_wnn"},
             ),
             _Spec(
                 "umap",
@@ -416,18 +417,20 @@ PARADIGMS: dict[str, tuple[str, list[_Spec]]] = {
             _Spec(
                 "protein_markers",
                 "protein_markers",
-                ("leiden", "protein_normalize"),
-                "Protein markers per cluster; they count as marker evidence in annotation.",
-                {"groupby": "leiden"},
+                ("leiden_wnn", "protein_normalize"),
+                "Protein markers per joint cluster; they count as marker evidence in annotation.",
+                {"groupby": "leiden_wnn"},
             ),
             _Spec(
                 "markers",
                 "markers",
-                ("leiden",),
-                "RNA marker genes per cluster.",
-                {"groupby": "leiden"},
+                ("leiden_wnn",),
+                "RNA marker genes per joint cluster.",
+                {"groupby": "leiden_wnn"},
             ),
-            _ANNOTATE._replace(depends_on=("markers", "protein_markers")),
+            _ANNOTATE._replace(
+                depends_on=("markers", "protein_markers"), params={"groupby": "leiden_wnn"}
+            ),
         ],
     ),
     "communication": (

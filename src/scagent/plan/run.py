@@ -132,7 +132,7 @@ _KINDS: dict[str, _Kind] = {
     "multimodal": _Kind(
         "scagent.data.simulate_cite:simulate_cite",
         truth="scagent.data.simulate_cite:truth_recovery",
-        check="scagent.tools.multimodal:check_multimodal_inputs",
+        check="scagent.data.simulate_cite:check_multimodal_inputs",
     ),
     "communication": _Kind(
         "scagent.data.simulate_communication:simulate_communication",
@@ -181,7 +181,9 @@ def truth_recovery(paradigm: str, adata: AnnData) -> dict[str, float | int | str
     if "cell_type" in obs and "leiden" in obs:
         scores["leiden_ari"] = round(clustering_ari(adata, "leiden"), 4)
     if "cell_type" in obs and "cell_ontology_id" in obs and "annotation_label" in obs:
-        groupby = "leiden" if "leiden" in obs else "annotation_label"
+        entry = adata.uns.get("annotation")
+        groupby = entry.get("groupby") if isinstance(entry, Mapping) else None
+        groupby = groupby if groupby in obs else "annotation_label"
         scores["annotation_score"] = round(annotation_recovery(adata, "annotation", groupby)[1], 4)
     kind = _kind(paradigm)
     if kind.truth is not None:

@@ -504,6 +504,8 @@ def _marker_keys(adata: AnnData) -> list[str]:
             isinstance(value, Mapping)
             and "names" in value
             and "groupby" in (value.get("params") or {})
+            # protein markers share the layout but name antibodies (paradigm section)
+            and "protein_key" not in (value.get("params") or {})
         ):
             keys.append(str(key))
     return sorted(keys, key=lambda k: (k != "rank_genes_groups", k))
@@ -807,6 +809,34 @@ def _repertoire_part(adata: AnnData) -> list[Markup] | None:
     return parts
 
 
+def _protein_part(adata: AnnData) -> list[Markup] | None:
+    entry = adata.uns.get("protein_markers")
+    if not isinstance(entry, Mapping) or "names" not in entry:
+        return None
+    names, padj = entry["names"], entry.get("pvals_adj")
+    genes = dict(entry.get("protein_genes") or {})
+    rows = []
+    for group in names.dtype.names:
+        for rank in range(min(3, len(names))):
+            protein = str(names[group][rank])
+            rows.append(
+                {
+                    "cluster": group,
+                    "rank": rank + 1,
+                    "protein": protein,
+                    "gene(s)": genes.get(protein, ""),
+                    "padj": float(padj[group][rank]) if padj is not None else float("nan"),
+                }
+            )
+    groupby = (entry.get("params") or {}).get("groupby", "")
+    return [
+        Markup("<h3>Protein markers per cluster (CITE-seq)</h3>"),
+        _p(f"Wilcoxon on CLR-normalized antibody counts per cluster of obs['{groupby}']; "
+           "the genes they measure count as marker evidence in the annotation guardrails."),
+        _table(pd.DataFrame(rows), "paradigm-protein-markers"),
+    ]  # fmt: skip
+
+
 def _table_part(key: str, title: str, field_: str | None = None, sort: str | None = None):
     """A renderer for a result that is one table in ``uns[key]`` (or ``uns[key][field_]``)."""
 
@@ -827,6 +857,7 @@ _PARADIGM_PARTS: list[Callable[[AnnData], list[Markup] | None]] = [
     _communication_part,
     _perturbation_part,
     _repertoire_part,
+    _protein_part,
     _table_part("integration_metrics", "Integration metrics (scIB)", "results"),
     _table_part("trajectory_de", "Genes changing along pseudotime", "results", sort="pvalue"),
 ]

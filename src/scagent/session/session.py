@@ -243,9 +243,16 @@ class Session:
 
     def _load(self, snapshot_id: str) -> AnnData:
         if self._cached is None or self._cached[0] != snapshot_id:
-            self._cached = (snapshot_id, self.store.read_snapshot(snapshot_id))
+            lazy = self._imported_lazily(snapshot_id)
+            self._cached = (snapshot_id, self.store.read_snapshot(snapshot_id, lazy=lazy))
             self._handed_out = False
         return self._cached[1]
+
+    def _imported_lazily(self, snapshot_id: str) -> bool:
+        """Whether the branch's data was imported with ``lazy=True`` (then X stays on disk)."""
+        root = self.store.history(snapshot_id)[0]
+        source = (root.meta or {}).get("source") or {}
+        return bool(source.get("lazy"))
 
     @property
     def adata(self) -> AnnData:

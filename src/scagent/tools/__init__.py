@@ -21,6 +21,9 @@ from scagent.tools.graph import NEIGHBORS as neighbors
 from scagent.tools.integrate import HARMONY as harmony
 from scagent.tools.integration_metrics import INTEGRATION_METRICS as integration_metrics
 from scagent.tools.markers import MARKERS as markers
+from scagent.tools.multimodal import JOINT_EMBEDDING as joint_embedding
+from scagent.tools.multimodal import PROTEIN_MARKERS as protein_markers
+from scagent.tools.multimodal import PROTEIN_NORMALIZE as protein_normalize
 from scagent.tools.normalize import NORMALIZE as normalize
 from scagent.tools.perturbation import GUIDE_ASSIGNMENT as guide_assignment
 from scagent.tools.perturbation import PERTURBATION_DE as perturbation_de
@@ -61,6 +64,7 @@ __all__ = [
     "harmony",
     "hvg",
     "integration_metrics",
+    "joint_embedding",
     "leiden",
     "list_tools",
     "markers",
@@ -69,6 +73,8 @@ __all__ = [
     "paga",
     "pca",
     "perturbation_de",
+    "protein_markers",
+    "protein_normalize",
     "pseudobulk_de",
     "qc_metrics",
     "register",

@@ -57,6 +57,11 @@ class AnnotateParams(ParamsModel):
         description="Prefix of obs columns <key>_label, _cl_id, _status, _confidence; uns key.",
     )
     overwrite: bool = Field(False, description="Replace same-named columns not written by scagent.")
+    protein_markers_key: str | None = Field(
+        "protein_markers",
+        description="uns key of protein markers (CITE-seq) for the same clusters; their top "
+        "antibodies, mapped to genes, count as marker evidence. Ignored when absent.",
+    )
 
 
 def _groupby(adata: AnnData, groupby: str) -> str:
@@ -116,6 +121,7 @@ def annotate(adata: AnnData, **params: Any) -> ToolResult:
         marker_db=p.marker_db,
         key_added=p.key_added,
         overwrite=p.overwrite,
+        protein_markers_key=p.protein_markers_key,
     )
     s = report.stats
     metrics: dict[str, float | int | str] = {
@@ -136,6 +142,9 @@ def annotate(adata: AnnData, **params: Any) -> ToolResult:
         "request_id": s.request_id,
         "marker_source": report.marker_source,
     }
+    with_protein = sum(1 for c in report.clusters if c.guardrails.protein_markers_found)
+    if with_protein:
+        metrics["n_protein_evidence"] = with_protein
     k = p.key_added
     written = [f"obs/{k}_{c}" for c in ("label", "cl_id", "status", "confidence")]
     written += [f"uns/{k}", "uns/scagent_keys"]
