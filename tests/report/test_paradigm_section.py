@@ -51,7 +51,7 @@ def test_protein_markers_table_and_gene_markers_section_still_draws() -> None:
     cite.obs["population"] = cite.obs["true_protein_population"].astype("category")
     tl.protein_markers(cite, groupby="population")
     tl.markers(cite, groupby="population")
-    page, sections = render_report(cite)
+    _, sections = render_report(cite)
     by_id = {s.id: s for s in sections}
     # the antibody table goes to the paradigm section; the gene dot plot is not confused by it
     assert by_id["markers"].status == "ok"
