@@ -147,7 +147,7 @@ def test_adt_table_of_other_cells_reports_the_rate(tmp_path: Path, cite, capsys)
                  str(tmp_path / "adt.csv"), "--out", str(tmp_path / "p")])  # fmt: skip
     assert code == InvalidDataError.exit_code
     assert "500 of 1,000 cells (50.0%)" in capsys.readouterr().err
-    with pytest.raises(InvalidDataError, match="50.0%"):
+    with pytest.raises(InvalidDataError, match=r"50\.0%"):
         set_modality_counts(cite[:1000].copy(), "protein_counts", adt)
 
 
