@@ -157,3 +157,18 @@ def test_bad_input_exit_codes(project, capsys, test_tools, pbmc68k, held_elsewhe
     config_path.write_text(json.dumps({**config, "scagent_version": "99.1"}))
     code, err = _error(capsys, "status")
     assert code == EXIT_CODES["IncompatibleVersionError"] == 12 and "99.1" in err
+
+
+def test_verify_finds_a_damaged_object(project, capsys, test_tools):
+    assert _run(capsys, "init", "--data", "data.h5ad")[0] == 0
+    assert _run(capsys, "run", "test_add", "--param", "value=2", "--param", "key_added=x")[0] == 0
+    code, out, _ = _run(capsys, "verify", "main")
+    assert code == 0 and "2 snapshot(s) intact" in out
+    objects = sorted((project / ".scagent" / "store" / "objects").rglob("*"))
+    victim = max((p for p in objects if p.is_file()), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the largest stored part
+    victim.write_bytes(bytes(data))
+    code, out, err = _run(capsys, "verify")
+    assert code == EXIT_CODES["StoreCorruptionError"]
+    assert "corrupt:" in out and "problem(s) in the snapshot store" in err

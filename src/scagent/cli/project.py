@@ -154,6 +154,30 @@ def register(app: typer.Typer) -> None:
         for warning in record.result.warnings:
             out.print(f"[yellow]warning:[/] {warning}")
 
+    @app.command("verify")
+    def verify(
+        project: str = PROJECT_OPTION,
+        ref: str | None = typer.Argument(
+            None, help="Check this snapshot or branch and its ancestors (default: all)."
+        ),
+    ) -> None:
+        """Re-hash every stored part (chunked ones block by block) against its manifest."""
+        from scagent.errors import StoreCorruptionError
+
+        session = _open(project)
+        if ref is not None and ref in session.branches():
+            ref = session.head(ref)
+        problems = session.store.verify(ref)
+        out = _console()
+        if problems:
+            for problem in problems:
+                out.print(f"[red]corrupt:[/] {problem}")
+            raise StoreCorruptionError(
+                f"{len(problems)} problem(s) in the snapshot store of {session.project.root}",
+                remedy="restore .scagent/store from a backup; snapshots that verify are intact",
+            )
+        out.print(f"store verified: {len(session.store.list_snapshots())} snapshot(s) intact")
+
     @app.command("status")
     def status(
         project: str = PROJECT_OPTION, last: int = typer.Option(5, help="Steps shown.")
