@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import anndata as ad
@@ -10,9 +11,6 @@ import pandas as pd
 import pytest
 
 import scagent.tools as T
-import scagent.tools.integration_metrics as im
-import scagent.tools.trajectory_de as tde
-import scagent.tools.velocity as vel
 from scagent.data.simulate_paradigms import (
     atlas_batch_key,
     check_atlas_inputs,
@@ -29,42 +27,14 @@ from scagent.errors import (
     MissingPrerequisiteError,
 )
 
+# sys.modules, not attribute access: scagent.tools.velocity etc. are the tool records
+im = importlib.import_module("scagent.tools.integration_metrics")
+tde = importlib.import_module("scagent.tools.trajectory_de")
+vel = importlib.import_module("scagent.tools.velocity")
+
 METRICS = im.INTEGRATION_METRICS
 TRAJECTORY_DE = tde.TRAJECTORY_DE
 VELOCITY = vel.VELOCITY
-
-#: The standard preprocessing the paradigm runner applies before each paradigm's own steps.
-STANDARD = [
-    ("qc_metrics", {}),
-    ("filter_cells", {}),
-    ("normalize", {}),
-    ("hvg", {}),
-    ("pca", {}),
-    ("neighbors", {}),
-    ("leiden", {}),
-    ("umap", {}),
-    ("markers", {}),
-]
-
-
-def _atlas_plan(batch_key: str) -> list[tuple[str, dict]]:
-    """Standard steps made batch-aware, Harmony before the graph, then annotate and score."""
-    plan = []
-    for tool, params in STANDARD:
-        if tool == "filter_cells":
-            params = {"sample_key": batch_key}
-        if tool == "hvg":
-            params = {"n_top_genes": 1000, "batch_key": batch_key}
-        plan.append((tool, params))
-        if tool == "pca":
-            plan.append(("harmony", {"batch_key": batch_key}))
-    return [*plan, ("annotate", {}), ("integration_metrics", {"batch_key": batch_key})]
-
-
-def _trajectory_plan(root_gene: str) -> list[tuple[str, dict]]:
-    plan = [(t, {"n_top_genes": 500} if t == "hvg" else {}) for t, _ in STANDARD]
-    return [*plan, ("trajectory", {"root_gene": root_gene}), ("trajectory_de", {})]
-
 
 # --------------------------------------------------------------------------- atlas metrics
 
@@ -326,16 +296,17 @@ def test_input_checks() -> None:
 
 
 def test_atlas_paradigm_end_to_end(tmp_path) -> None:
+    from scagent.plan.run import run_paradigm
     from scagent.session import Session
 
     adata = simulate_atlas(1500, 1000, seed=0)
-    check_atlas_inputs(adata)
     session = Session.init(tmp_path / "atlas", data=adata)
-    plan = _atlas_plan(atlas_batch_key(adata))
-    for tool, params in plan:
-        record = session.run(tool, **params)
-    assert [s.tool_id for s in session.history()[1:]] == [t for t, _ in plan]
-    assert record.result.metrics["label_key"] == "annotation_label"
+    result = run_paradigm(session, "atlas", params={"hvg": {"n_top_genes": 1000}})
+    batch_key = atlas_batch_key(adata)
+    params = {h.tool_id: h.params for h in session.history()}
+    assert params["harmony"]["batch_key"] == params["integration_metrics"]["batch_key"] == batch_key
+    assert session.history()[-1].metrics["label_key"] == "annotation_label"
+    assert not [s.step_id for s in result.steps if s.status == "skipped"]
     score = truth_recovery(session.adata)
     assert score["ilisi_pca"] < 0.3 and score["ilisi_integrated"] > 0.7
     assert score["clisi_integrated"] > 0.95 and score["label_asw_integrated"] > 0.5
@@ -345,21 +316,20 @@ def test_atlas_paradigm_end_to_end(tmp_path) -> None:
 
 
 def test_developmental_trajectory_paradigm_end_to_end(tmp_path) -> None:
+    from scagent.plan.run import run_paradigm
     from scagent.session import Session
 
     adata = simulate_trajectory(1200, 1000, seed=0)
-    check_trajectory_inputs(adata, root_gene="CD34")
     session = Session.init(tmp_path / "trajectory", data=adata)
-    for tool, params in _trajectory_plan("CD34"):
-        session.run(tool, **params)
-        if tool == "neighbors":
-            # velocity is optional: without spliced/unspliced layers it refuses, and the
-            # branch stays where it was
-            head = session.head()
-            assert not vel.has_velocity_layers(session.adata)
-            with pytest.raises(DataStateError, match="spliced"):
-                session.run("velocity")
-            assert session.head() == head
+    result = run_paradigm(session, "developmental_trajectory", params={"hvg": {"n_top_genes": 500}})
+    # velocity is optional: without spliced/unspliced layers it is skipped with the reason,
+    # and nothing of it is committed
+    assert not vel.has_velocity_layers(session.adata)
+    velocity = result.outcome("velocity")
+    assert velocity.status == "skipped" and "spliced" in velocity.reason
+    assert "velocity" not in [h.tool_id for h in session.history()]
+    trajectory = next(h for h in session.history() if h.tool_id == "trajectory")
+    assert trajectory.params["root_gene"] == "CD34"
     score = truth_recovery(session.adata)
     assert score["root_cell_type"] == "HSPC"
     assert score["pseudotime_spearman"] > 0.9

@@ -278,23 +278,13 @@ def test_plot_and_export(tested_base: AnnData, tmp_path) -> None:
 
 
 def test_end_to_end_through_a_session(tmp_path) -> None:
+    from scagent.plan.run import run_paradigm
     from scagent.session import Session
 
     adata = simulate_communication(2500, 1500, seed=0)
     session = Session.init(tmp_path / "proj", data=adata)
-    for tool_id, params in [
-        ("qc_metrics", {}),
-        ("filter_cells", {}),
-        ("normalize", {}),
-        ("hvg", {}),
-        ("pca", {}),
-        ("neighbors", {}),
-        ("leiden", {}),
-        ("umap", {}),
-        ("markers", {}),
-        ("annotate", {"groupby": "leiden"}),
-    ]:
-        session.run(tool_id, **params)
+    result = run_paradigm(session, "communication")
+    assert result.outcome("communication").status == "done"
     # Grouped by the annotation labels (what a user would do), not the truth column: at this
     # size every simulated type is its own Leiden cluster, so no planted sender or receiver is
     # merged with another type. The assertion below checks that, and truth_recovery maps each
@@ -303,9 +293,8 @@ def test_end_to_end_through_a_session(tmp_path) -> None:
     crosstab = pd.crosstab(obs["annotation_label"].astype(str), obs["cell_type"].astype(str))
     majority = set(crosstab.idxmax(axis=1))
     assert {t for row in PLANTED_INTERACTIONS for t in row[:2]} <= majority
-    record = session.run("communication")
-    assert record.result.metrics["groupby"] == "annotation_label"
-    assert session.history()[-1].tool_id == "communication"
+    step = session.history()[-1]
+    assert step.tool_id == "communication" and step.params["groupby"] == "annotation_label"
     scores = truth_recovery(session.adata)
     assert scores["n_found"] == 4
     assert scores["max_rank_in_pair"] <= 3

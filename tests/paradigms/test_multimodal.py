@@ -294,6 +294,7 @@ def test_wnn_before_rna_pca_is_a_missing_prerequisite(cite):
 
 def test_cite_seq_end_to_end_through_the_session(tmp_path):
     from scagent.annotate import DatasetReport
+    from scagent.plan.run import run_paradigm
     from scagent.session import Session
 
     adata = simulate_cite(2000, 1200, seed=0)
@@ -301,27 +302,13 @@ def test_cite_seq_end_to_end_through_the_session(tmp_path):
     session = Session.init(tmp_path / "proj", data=adata, context={})
     with pytest.raises(MissingPrerequisiteError, match="pca"):
         session.run("joint_embedding")
-    steps = [
-        ("qc_metrics", {}),
-        ("filter_cells", {}),
-        ("normalize", {}),
-        ("hvg", {}),
-        ("pca", {}),
-        ("neighbors", {}),
-        ("leiden", {"resolution": 0.5}),
-        ("protein_normalize", {}),
-        ("joint_embedding", {}),
-        ("leiden", {"neighbors_key": "wnn", "key_added": "leiden_wnn", "resolution": 0.5}),
-        ("umap", {"neighbors_key": "wnn"}),
-        ("protein_markers", {}),
-        ("markers", {"groupby": "leiden_wnn"}),
-        ("annotate", {"groupby": "leiden_wnn"}),
-    ]
-    results = {}
-    for tool_id, params in steps:
-        results[tool_id] = session.run(tool_id, **params).result
+    # the paradigm's plan, at the resolution where the planted populations are separate
+    resolution = {"resolution": 0.5}
+    run_paradigm(session, "multimodal", params={"leiden": resolution, "leiden_wnn": resolution})
+    results = {h.tool_id: h for h in session.history()}
     done = session.adata
     assert results["protein_markers"].metrics["groupby"] == "leiden_wnn"
+    assert results["joint_embedding"].step > results["protein_normalize"].step
     scores = truth_recovery(done)
     assert scores["rna_clustering"] == "leiden" and scores["wnn_clustering"] == "leiden_wnn"
     assert scores["ari_wnn"] > 0.8

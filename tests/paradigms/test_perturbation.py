@@ -293,19 +293,17 @@ def test_control_guides_against_each_other_show_no_knockdown(screen):
 
 
 def test_end_to_end_through_session_recovers_the_screen(screen, tmp_path):
+    from scagent.plan.run import run_paradigm
     from scagent.session import Session
 
     session = Session.init(tmp_path / "screen", data=screen.copy())
-    session.run("qc_metrics")
-    session.run("filter_cells")
-    assign = session.run("guide_assignment").result
-    assert assign.metrics["share_assigned"] > 0.8
-    for step in ("normalize", "hvg", "pca", "neighbors", "leiden", "umap"):
-        session.run(step)
-    record = session.run("perturbation_de")
-    result = record.result
-    assert result.metrics["method"] == "pseudobulk"
-    assert {r["status"] for r in result.tables["knockdown"]} == {"knocked down"}
+    outcome = run_paradigm(session, "perturbation_screen")
+    assert [s.step_id for s in outcome.steps if s.status != "done"] == []
+    steps = {h.tool_id: h for h in session.history()}
+    assert steps["guide_assignment"].metrics["share_assigned"] > 0.8
+    assert steps["perturbation_de"].metrics["method"] == "pseudobulk"
+    knock = session.adata.uns["perturbation_de"]["knockdown"]
+    assert set(knock["status"]) == {"knocked down"}
 
     adata = session.adata
     scores = truth_recovery(adata)

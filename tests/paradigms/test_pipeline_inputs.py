@@ -12,7 +12,8 @@ import pytest
 import scipy.sparse as sp
 
 from scagent.cli.main import main
-from scagent.data import modality_counts, read, set_modality_counts, simulate, split_feature_types
+from scagent.data import modality_counts, set_modality_counts, simulate, split_feature_types
+from scagent.data.modalities import read_with_feature_types
 from scagent.data.simulate_cite import simulate_cite
 from scagent.data.simulate_repertoire import simulate_repertoire_contigs, write_10x_contigs
 from scagent.errors import InvalidDataError, InvalidParameterError, MissingDependencyError
@@ -58,8 +59,7 @@ def test_10x_feature_types_move_to_obsm(tmp_path: Path, cite) -> None:
         cite, tmp_path / "raw.h5",
         {"Antibody Capture": cite.obsm["protein_counts"], "CRISPR Guide Capture": guides},
     )  # fmt: skip
-    adata = read(path, gex_only=False)
-    moved = split_feature_types(adata)
+    adata, moved = read_with_feature_types(path)
     assert moved == {"Antibody Capture": "protein_counts", "CRISPR Guide Capture": "guide_counts"}
     assert adata.n_vars == cite.n_vars and set(adata.var["feature_types"]) == {"Gene Expression"}
     assert (adata.X != cite.X).nnz == 0
@@ -67,6 +67,9 @@ def test_10x_feature_types_move_to_obsm(tmp_path: Path, cite) -> None:
         modality_counts(adata, "protein_counts").to_numpy(), cite.obsm["protein_counts"].to_numpy()
     )
     assert list(adata.obsm["guide_counts"].columns) == ["CD81_1", "NT_1", "NT_2"]
+    # antibodies named like genes (CD4, CD19) keep their names; genes stay unique
+    assert list(adata.obsm["protein_counts"].columns) == list(cite.obsm["protein_counts"].columns)
+    assert adata.var_names.is_unique and list(adata.var_names) == list(cite.var_names)
     # a second split has nothing left to move; an obsm key in the way is refused
     assert split_feature_types(adata) == {}
 

@@ -380,26 +380,6 @@ def test_repertoire_overlap_names_the_shared_clone(analysed) -> None:
 
 # ---------------------------------------------------------------------------- end to end
 
-_STANDARD = [
-    ("qc_metrics", {}),
-    ("filter_cells", {}),
-    ("normalize", {}),
-    ("hvg", {}),
-    ("pca", {}),
-    ("neighbors", {}),
-    ("leiden", {}),
-    ("umap", {}),
-    ("markers", {}),
-    ("annotate", {"groupby": "leiden"}),
-]
-#: The paradigm's own steps, as plan/paradigms.py lists them.
-_REPERTOIRE = [
-    ("airr_qc", {}),
-    ("clonotypes", {}),
-    ("clonal_expansion", {"groupby": "annotation_label"}),
-    ("repertoire_overlap", {"sample_key": "sample"}),
-]
-
 
 def _assert_recovered(adata: AnnData) -> None:
     scores = truth_recovery(adata)
@@ -412,29 +392,19 @@ def _assert_recovered(adata: AnnData) -> None:
     assert "CD8" in table.loc[table["n_with_clonotype"] >= 5, "group"].iloc[0]
 
 
-@pytest.mark.slow
-def test_pipeline_on_anndata_from_the_contig_file(simulated, contig_file) -> None:
-    """The Session test's sequence on the AnnData itself: the tools work without a project."""
-    from scagent.tools import get_tool
-
-    adata = simulated[0].copy()
-    assert attach_vdj(adata, read_vdj(contig_file)) == 1.0
-    for tool_id, params in [*_STANDARD, *_REPERTOIRE]:
-        get_tool(tool_id)(adata, **params)
-    _assert_recovered(adata)
-
-
 def test_end_to_end_through_a_session(tmp_path) -> None:
+    from scagent.plan.run import run_paradigm
     from scagent.session import Session
 
     adata, contigs = simulate_repertoire_contigs(2000, 1200, seed=0)
     path = write_10x_contigs(contigs, tmp_path / "vdj" / "filtered_contig_annotations.csv")
     assert attach_vdj(adata, read_vdj(path)) == 1.0
     session = Session.init(tmp_path / "proj", data=adata)
-    for tool_id, params in [*_STANDARD, *_REPERTOIRE]:
-        record = session.run(tool_id, **params)
-    assert record.result.metrics["n_shared_clonotypes"] == 1
-    assert session.history()[-1].tool_id == "repertoire_overlap"
+    result = run_paradigm(session, "immune_repertoire")
+    repertoire_steps = ["airr_qc", "clonotypes", "clonal_expansion", "repertoire_overlap"]
+    assert all(result.outcome(s).status == "done" for s in repertoire_steps)
+    last = session.history()[-1]
+    assert last.tool_id == "repertoire_overlap" and last.metrics["n_shared_clonotypes"] == 1
     _assert_recovered(session.adata)
     reopened = Session.open(tmp_path / "proj")
     assert truth_recovery(reopened.adata)["n_recovered"] == 3

@@ -35,6 +35,8 @@ def test_list_tools_follows_the_pipeline_order() -> None:
         "paga",
         "diffusion_pseudotime",
         "trajectory",
+        "trajectory_de",
+        "velocity",
     }
 
 

@@ -43,14 +43,21 @@ def _load(
     """Read the data file, move other 10x feature types to obsm, attach the extra modalities."""
     import pandas as pd
 
-    from scagent.data import read, set_modality_counts, split_feature_types
+    from scagent.data import read, set_modality_counts
     from scagent.data.io import detect_format
+    from scagent.data.modalities import read_with_feature_types
 
-    fmt = detect_format(data)
-    adata = read(data, gex_only=False) if fmt in ("10x_h5", "10x_mtx") else read(data)
-    for feature_type, key in split_feature_types(adata).items():
+    moved: dict[str, str] = {}
+    if detect_format(data) in ("10x_h5", "10x_mtx"):
+        adata, moved = read_with_feature_types(data)
+    else:
+        adata = read(data)
+    for feature_type, key in moved.items():
         console.print(f"  {feature_type} features -> obsm['{key}']")
-    for path, key, match in ((guides, "guide_counts", "fill"), (proteins, "protein_counts", "exact")):
+    for path, key, match in (
+        (guides, "guide_counts", "fill"),
+        (proteins, "protein_counts", "exact"),
+    ):
         if path is not None:
             table = pd.read_csv(path, index_col=0)
             rate = set_modality_counts(adata, key, table, match=match)

@@ -10,7 +10,10 @@ cells it belongs to.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +28,7 @@ __all__ = [
     "GENE_EXPRESSION",
     "MODALITY_KEYS",
     "modality_counts",
+    "read_with_feature_types",
     "set_modality_counts",
     "split_feature_types",
 ]
@@ -100,6 +104,29 @@ def split_feature_types(adata: AnnData) -> dict[str, str]:
     # Subset in place through _inplace_subset_var: the caller's object keeps its identity.
     adata._inplace_subset_var(keep)
     return moved
+
+
+def read_with_feature_types(
+    path: str | os.PathLike[str], **opts: Any
+) -> tuple[AnnData, dict[str, str]]:
+    """Read Cell Ranger output with every feature type, genes in ``X`` and the rest in ``obsm``.
+
+    Names are made unique only after the split, among the genes: antibodies are often
+    named like the gene they measure (CD4, CD19), and must keep their names.
+
+    Returns
+    -------
+    The AnnData and ``{feature type: obsm key}`` of what moved (see :func:`split_feature_types`).
+    """
+    from scagent.data.io import _deduplicate, read
+
+    with warnings.catch_warnings():
+        # duplicates across feature types are expected here; genes are checked below
+        warnings.filterwarnings("ignore", message=".*duplicated gene names")
+        adata = read(path, gex_only=False, make_unique=False, **opts)
+    moved = split_feature_types(adata)
+    _deduplicate(adata, Path(path).name, make_unique=True)
+    return adata, moved
 
 
 def modality_counts(adata: AnnData, key: str, *, what: str = "features") -> pd.DataFrame:
