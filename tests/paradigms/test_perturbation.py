@@ -327,3 +327,44 @@ def test_end_to_end_through_session_recovers_the_screen(screen, tmp_path):
         pair for pair in zip(sig["perturbation"], sig["gene"], strict=True) if pair not in planted
     ]
     assert len(false) <= 0.1 * len(sig)
+
+
+def _fake_pertpy(mixture_calls=None, error: Exception | None = None):
+    """A stand-in for pertpy (not installed here) with its GuideAssignment call shapes."""
+    import types
+
+    class GuideAssignment:
+        def assign_by_threshold(self, X, *, assignment_threshold):
+            return np.where(assignment_threshold <= X, 1, 0)
+
+        def assign_mixture_model(self, adata, *, only_return_results=False):
+            if error is not None:
+                raise error
+            return mixture_calls(adata)
+
+    return types.SimpleNamespace(pp=types.SimpleNamespace(GuideAssignment=GuideAssignment))
+
+
+def test_pertpy_is_used_when_present_and_its_calls_are_parsed(monkeypatch) -> None:
+    import sys
+
+    from scagent.tools.guides import call_guides
+
+    table = pd.DataFrame(
+        [[30, 0, 1], [0, 25, 40], [1, 0, 0]],
+        index=["c1", "c2", "c3"],
+        columns=["A_1", "B_1", "NT_1"],
+    )
+    # pertpy joins several guides of one cell with '+', and says 'negative' for none
+    fake = _fake_pertpy(lambda adata: np.array(["A_1", "B_1+NT_1", "negative"]))
+    monkeypatch.setitem(sys.modules, "pertpy", fake)
+    calls, _, backend = call_guides(table, method="mixture", min_umi=3)
+    assert backend == "pertpy"
+    assert calls.tolist() == [[True, False, False], [False, True, True], [False, False, False]]
+    calls, _, _ = call_guides(table, method="threshold", min_umi=3)
+    assert calls.tolist() == [[True, False, False], [False, True, True], [False, False, False]]
+    # an API that moved: a warning, and scagent's own mixture answers
+    monkeypatch.setitem(sys.modules, "pertpy", _fake_pertpy(error=TypeError("unexpected kw")))
+    with pytest.warns(UserWarning, match="pertpy's GuideAssignment could not be called"):
+        _, fits, backend = call_guides(table, method="mixture", min_umi=3)
+    assert backend == "scagent" and "poisson_rate" in fits

@@ -10,6 +10,7 @@ protospacer calling works the same way), or by a plain UMI threshold.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -308,10 +309,20 @@ def _pertpy_guides(table: pd.DataFrame, method: str, min_umi: int) -> np.ndarray
     gdo = ad.AnnData(X=table.to_numpy(dtype=np.float32))
     gdo.obs_names = table.index.astype(str)
     gdo.var_names = table.columns.astype(str)
-    assigner = pt.pp.GuideAssignment()
-    if method == "threshold":
-        return np.asarray(assigner.assign_by_threshold(gdo.X, assignment_threshold=min_umi)) > 0
-    calls = assigner.assign_mixture_model(gdo, only_return_results=True)
+    try:
+        assigner = pt.pp.GuideAssignment()
+        if method == "threshold":
+            calls = assigner.assign_by_threshold(gdo.X, assignment_threshold=min_umi)
+            return np.asarray(calls) > 0
+        calls = assigner.assign_mixture_model(gdo, only_return_results=True)
+    except (AttributeError, TypeError) as exc:
+        # pertpy's API has moved between releases; a mismatch must not stop the screen.
+        warnings.warn(
+            f"pertpy's GuideAssignment could not be called ({exc}); using scagent's own "
+            "Poisson-Gaussian mixture instead",
+            stacklevel=3,
+        )
+        return None
     out = np.zeros(table.shape, dtype=bool)
     index = {g: j for j, g in enumerate(gdo.var_names)}
     for i, call in enumerate(np.asarray(calls, dtype=str)):
