@@ -137,3 +137,25 @@ def test_unknown_request_asks_for_clarification(caf_state):
     # A population no label mentions: say so, and how to name it.
     unknown = parse_intent("DE between CAF subtypes")
     assert unknown.kind == "clarify" and "labels=" in unknown.message
+
+
+@pytest.mark.parametrize(
+    "text, args",
+    [
+        ("run the perturbation screen pipeline", ["perturbation_screen"]),
+        ("run the CITE-seq pipeline", ["multimodal"]),
+        ("pipeline for cell-cell communication", ["communication"]),
+        ("run the immune repertoire paradigm", ["immune_repertoire"]),
+        ("resume the pipeline", ["--resume"]),
+        ("run the whole pipeline", []),
+    ],
+)
+def test_pipeline_requests_name_the_paradigm(text: str, args: list[str]) -> None:
+    intent = parse_intent(text)
+    assert (intent.kind, intent.command, intent.args) == ("command", "pipeline", args)
+
+
+def test_words_without_pipeline_stay_tools() -> None:
+    # "protein" alone is not a request for the multimodal pipeline
+    assert parse_intent("cluster at resolution 0.5").tool_id == "leiden"
+    assert parse_intent("find markers").kind == "tool"

@@ -181,7 +181,7 @@ def test_bad_command_arguments_show_usage(processed, bad, _agent):
 
 
 def test_pipeline_command_checks_the_data_before_running(fresh, _agent):
-    agent, io = _agent(fresh, answers=["y"])
+    agent, io = _agent(fresh, answers=["y", "y"])
     head = fresh.head()
     agent.handle("/pipeline")  # the project names no paradigm
     assert "usage: /pipeline" in io.text("error") and "perturbation_screen" in io.text("error")
@@ -193,4 +193,7 @@ def test_pipeline_command_checks_the_data_before_running(fresh, _agent):
     io.clear()
     agent.handle("/pipeline atlass")
     assert "did you mean 'atlas'" in io.text("error")
+    io.clear()
+    agent.handle("run the CITE-seq pipeline")  # in words: the same command
+    assert "joint_embedding" in io.text() and "protein_counts" in io.text("error")
     assert fresh.head() == head

@@ -427,6 +427,8 @@ def run_intent_command(agent: Agent, intent: Intent) -> None:
             _undo(agent, [])
         elif command == "export":
             _export(agent, intent.args)
+        elif command == "pipeline":
+            _pipeline(agent, intent.args)
         else:  # pragma: no cover - the parser only produces the commands above
             agent.error(f"no handler for {command!r}")
     except ScagentError as err:

@@ -231,6 +231,29 @@ def _undo(t: str, s: DataState | None) -> Intent | None:
     return None
 
 
+#: Words people use for each paradigm; the first group is the paradigm's own name.
+_PARADIGM_WORDS = {
+    "perturbation_screen": r"perturb\w*|crispr|perturb-seq|screen",
+    "immune_repertoire": r"repertoire|clonotype\w*|vdj|v\(d\)j|tcr|bcr",
+    "multimodal": r"multimodal|cite-?seq|adt|protein\w*",
+    "communication": r"communication|ligand|receptor|liana|cell-cell",
+    "atlas": r"atlas|integration",
+    "disease_vs_healthy": r"disease|case[- ]control|healthy",
+    "temporal_longitudinal": r"temporal|longitudinal|time[- ]course",
+    "developmental_trajectory": r"developmental|trajectory|lineage|pseudotime",
+}
+
+
+def _pipeline(t: str, s: DataState | None) -> Intent | None:
+    if not re.search(r"\b(?:pipeline|paradigm|analysis end to end|whole analysis)\b", t):
+        return None
+    resume = ["--resume"] if re.search(r"\b(?:resume|continue|go on)\b", t) else []
+    for paradigm, words in _PARADIGM_WORDS.items():
+        if re.search(rf"\b(?:{paradigm.replace('_', '[ _-]')}|{words})", t):
+            return _cmd("pipeline", paradigm, *resume)
+    return _cmd("pipeline", *resume)  # the project's own paradigm
+
+
 def _export(t: str, s: DataState | None) -> Intent | None:
     m = re.search(r"\b(?:export|write)\b.*\b(methods|bundle|provenance)\b", t)
     return _cmd("export", m.group(1)) if m else None
@@ -539,6 +562,7 @@ RULES: tuple[Rule, ...] = (
     _undo,
     _export,
     _status,
+    _pipeline,
     _run_tool,
     _de,
     _enrichment,
