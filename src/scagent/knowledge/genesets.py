@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -12,7 +13,15 @@ from scagent._atomic import atomic_write_text
 from scagent.errors import InputNotFoundError, KnowledgeError
 from scagent.knowledge import genes as _genes
 
-__all__ = ["convert_sets", "filter_sets", "from_long", "read_gmt", "to_long", "write_gmt"]
+__all__ = [
+    "convert_sets",
+    "filter_sets",
+    "from_long",
+    "overrepresentation",
+    "read_gmt",
+    "to_long",
+    "write_gmt",
+]
 
 
 def read_gmt(path: str | os.PathLike[str]) -> dict[str, list[str]]:
@@ -106,6 +115,89 @@ def filter_sets(
         if min_size <= len(gs) <= max_size:
             out[name] = gs
     return out
+
+
+def overrepresentation(
+    queries: Mapping[Any, Sequence[str]],
+    gene_sets: Mapping[str, Sequence[str]],
+    universe: Sequence[str],
+) -> pd.DataFrame:
+    """One-sided hypergeometric test of every query gene list against every gene set.
+
+    The one over-representation test of scagent (DE genes in the enrichment tool, an SAE
+    feature's top genes in its validation). Both the query and the set are cut to
+    ``universe`` (the genes that could have been picked: those tested, those measured).
+    Written with scipy rather than decoupler's ``mt.ora``: decoupler 2.2.0 selects the
+    bottom instead of the top features (scverse/decoupler#346) and draws the background
+    from a fixed ``n_bg``, not from the genes actually tested.
+
+    Parameters
+    ----------
+    queries
+        ``{name: genes}``: the genes picked (e.g. ``{"up": [...], "down": [...]}``).
+    gene_sets
+        ``{set name: genes}``.
+    universe
+        The background.
+
+    Returns
+    -------
+    One row per query x set, in input order: ``query``, ``gene_set``, ``overlap``,
+    ``n_query`` and ``set_size`` (within the universe), ``expected`` overlap,
+    ``log2_enrichment`` = log2((overlap + 0.5) / (expected + 0.5)), ``odds_ratio``
+    (Haldane-corrected), ``pvalue`` = P(X >= overlap) (Fisher's exact test, greater; 1
+    for an empty query or set), ``genes`` (the shared genes, in query order).
+    """
+    import numpy as np
+    from scipy import sparse, stats
+
+    index = {g: i for i, g in enumerate(dict.fromkeys(map(str, universe)))}
+    n = len(index)
+
+    def members(lists: Sequence[Sequence[str]]) -> sparse.csr_matrix:
+        rows, cols = [], []
+        for r, genes in enumerate(lists):
+            idx = {index[g] for g in map(str, genes) if g in index}
+            rows += [r] * len(idx)
+            cols += sorted(idx)
+        return sparse.csr_matrix(
+            (np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(len(lists), n)
+        )
+
+    q_names, s_names = list(queries), list(gene_sets)
+    Q, S = members([queries[k] for k in q_names]), members([gene_sets[k] for k in s_names])
+    # Every query x set overlap in one sparse product, not a loop over pairs.
+    overlap = (Q @ S.T).toarray().ravel()
+    n_query = np.repeat(np.asarray(Q.sum(axis=1)).ravel(), len(s_names))
+    set_size = np.tile(np.asarray(S.sum(axis=1)).ravel(), len(q_names))
+    expected = set_size * n_query / n if n else np.zeros_like(overlap, dtype=float)
+    b, c = n_query - overlap, set_size - overlap
+    d = n - overlap - b - c
+    pvalue = np.where(
+        (n_query > 0) & (set_size > 0),
+        stats.hypergeom.sf(overlap - 1, max(n, 1), set_size, n_query),
+        1.0,
+    )
+    set_genes = [{g for g in map(str, gene_sets[k]) if g in index} for k in s_names]
+    shared = [
+        ",".join(g for g in dict.fromkeys(map(str, queries[q])) if g in genes)
+        for q in q_names
+        for genes in set_genes
+    ]
+    return pd.DataFrame(
+        {
+            "query": np.repeat(np.array(q_names, dtype=object), len(s_names)),
+            "gene_set": np.tile(np.array(s_names, dtype=object), len(q_names)),
+            "overlap": overlap,
+            "n_query": n_query,
+            "set_size": set_size,
+            "expected": expected,
+            "log2_enrichment": np.log2((overlap + 0.5) / (expected + 0.5)),
+            "odds_ratio": ((overlap + 0.5) * (d + 0.5)) / ((b + 0.5) * (c + 0.5)),
+            "pvalue": pvalue,
+            "genes": shared,
+        }
+    )
 
 
 def convert_sets(

@@ -66,47 +66,26 @@ def ora(
     ``odds_ratio`` (Haldane-corrected), ``pvalue`` (one-sided Fisher), ``fdr`` (BH over all
     feature x set pairs, untested pairs counted with p = 1), ``genes``.
     """
-    universe_idx = {g: i for i, g in enumerate(dict.fromkeys(map(str, universe)))}
-    n_universe = len(universe_idx)
-    sets = {
-        name: np.array(sorted({universe_idx[g] for g in genes if g in universe_idx}))
-        for name, genes in gene_sets.items()
-    }
-    sets = {k: v for k, v in sets.items() if len(v)}
-    rows = []
-    for feature, genes in top_genes.items():
-        top = {universe_idx[g] for g in genes if g in universe_idx}
-        n_top = len(top)
-        if not n_top:
-            continue
-        top_arr = np.fromiter(top, dtype=np.int64)
-        for name, members in sets.items():
-            a = int(np.isin(top_arr, members, assume_unique=True).sum())
-            if a < min_overlap:
-                continue
-            b, c = n_top - a, len(members) - a
-            d = n_universe - a - b - c
-            rows.append((feature, name, a, n_top, len(members), b, c, d))
+    from scagent.knowledge.genesets import overrepresentation
+
+    in_universe = set(map(str, universe))
+    sets = {k: v for k, v in gene_sets.items() if any(str(g) in in_universe for g in v)}
     cols = ["feature", "gene_set", "overlap", "n_top", "set_size"]
-    if not rows:
+    tested = overrepresentation(top_genes, sets, universe)
+    df = tested[(tested["overlap"] >= max(min_overlap, 1)) & (tested["n_query"] > 0)]
+    df = df.rename(columns={"query": "feature", "n_query": "n_top"})
+    if df.empty:
         return pd.DataFrame(columns=[*cols, "odds_ratio", "pvalue", "fdr", "genes"])
-    df = pd.DataFrame(rows, columns=[*cols, "b", "c", "d"])
-    # P(X >= a), X ~ Hypergeom(N, set size, n_top): Fisher's exact test, alternative='greater'.
-    df["pvalue"] = stats.hypergeom.sf(df["overlap"] - 1, n_universe, df["set_size"], df["n_top"])
-    df["odds_ratio"] = ((df["overlap"] + 0.5) * (df["d"] + 0.5)) / (
-        (df["b"] + 0.5) * (df["c"] + 0.5)
-    )
+    # BH over every feature x set pair, the untested ones counted with p = 1.
     n_tests = max(len(top_genes) * len(sets), len(df))
     padded = np.ones(n_tests)
     padded[: len(df)] = df["pvalue"].to_numpy()
-    df["fdr"] = stats.false_discovery_control(padded, method="bh")[: len(df)]
-    names = {v: k for k, v in universe_idx.items()}
-    inv = {name: {names[i] for i in members} for name, members in sets.items()}
-    df["genes"] = [
-        ",".join(g for g in top_genes[f] if g in inv[s])
-        for f, s in zip(df["feature"], df["gene_set"], strict=True)
-    ]
-    return df.drop(columns=["b", "c", "d"]).sort_values(["fdr", "pvalue"]).reset_index(drop=True)
+    df = df.assign(fdr=stats.false_discovery_control(padded, method="bh")[: len(df)])
+    return (
+        df[[*cols, "odds_ratio", "pvalue", "fdr", "genes"]]
+        .sort_values(["fdr", "pvalue"])
+        .reset_index(drop=True)
+    )
 
 
 def random_direction_sae(sae: TopKSAE, seed: int = 0) -> TopKSAE:

@@ -249,46 +249,27 @@ def _overlap(
 def _ora(
     de: pd.DataFrame, sets: dict[str, list[str]], alpha: float, min_lfc: float
 ) -> pd.DataFrame:
-    """One-sided hypergeometric test of up- and of down-regulated genes against the tested genes.
-
-    Written with scipy rather than decoupler's ``mt.ora``: decoupler 2.2.0 selects the bottom
-    instead of the top ``n_up`` features (scverse/decoupler#346), and it draws the
-    background from a fixed ``n_bg`` rather than from the genes actually tested.
-    """
-    from scipy.stats import hypergeom
+    """Over-representation of the up- and of the down-regulated genes among the tested genes."""
+    from scagent.knowledge.genesets import overrepresentation
 
     tested = de.dropna(subset=["padj"])
-    universe = set(tested["gene"])
-    n_universe = len(universe)
     sig = (tested["padj"] < alpha) & (tested["lfc"].abs().fillna(np.inf) >= min_lfc)
-    rows = []
-    for direction, chosen in (
-        ("up", sig & (tested["lfc"] > 0)),
-        ("down", sig & (tested["lfc"] < 0)),
-    ):
-        hits = set(tested.loc[chosen, "gene"])
-        for name, genes in sets.items():
-            members = [g for g in genes if g in universe]
-            overlap = [g for g in members if g in hits]
-            # P(X >= k) for k set genes among the hits, drawn from the tested genes.
-            pvalue = (
-                float(hypergeom.sf(len(overlap) - 1, n_universe, len(members), len(hits)))
-                if hits and members
-                else 1.0
-            )
-            expected = len(members) * len(hits) / n_universe if n_universe else 0.0
-            rows.append(
-                {
-                    "direction": direction,
-                    "source": name,
-                    "score": np.log2((len(overlap) + 0.5) / (expected + 0.5)),
-                    "pvalue": pvalue,
-                    "set_size": len(members),
-                    "n_hits": len(overlap),
-                    "genes": ",".join(overlap[:50]),
-                }
-            )
-    return pd.DataFrame(rows)
+    queries = {
+        "up": tested.loc[sig & (tested["lfc"] > 0), "gene"].tolist(),
+        "down": tested.loc[sig & (tested["lfc"] < 0), "gene"].tolist(),
+    }
+    res = overrepresentation(queries, sets, tested["gene"].tolist())
+    return pd.DataFrame(
+        {
+            "direction": res["query"],
+            "source": res["gene_set"],
+            "score": res["log2_enrichment"],
+            "pvalue": res["pvalue"],
+            "set_size": res["set_size"],
+            "n_hits": res["overlap"],
+            "genes": [",".join(g.split(",")[:50]) if g else "" for g in res["genes"]],
+        }
+    )
 
 
 def _rank_method(
