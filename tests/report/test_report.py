@@ -113,8 +113,8 @@ def test_self_contained_and_images_are_real_pngs(rendered):
 
 
 def test_qc_limits_reproduce_the_filter_counts(report_project):
-    """The limits drawn are the ones filter_cells applied: cells outside them are exactly the
-    cells each rule flagged (recorded in the step's metrics)."""
+    """The limits filter_cells records (and the report draws) are the ones it applied: cells
+    outside them are exactly the cells each rule flagged (recorded in the step's metrics)."""
     from scagent.report.figures import qc_thresholds
 
     store = report_project.store
@@ -131,7 +131,10 @@ def test_qc_limits_reproduce_the_filter_counts(report_project):
             }
         )
         key = step.params.get("sample_key")
-        limits = qc_thresholds(obs, step.params, obs[key] if key else None)
+        # filter_cells records what it applied; recomputing from its input gives the same
+        limits = store.read_part(step.snapshot_id, "uns/filter_cells")["limits"]
+        recomputed = qc_thresholds(obs, step.params, obs[key] if key else None)
+        pd.testing.assert_frame_equal(limits.reset_index(drop=True), recomputed)
         assert set(limits["group"]) == (set(obs["sample"]) if key else {"all"})
         for metric, rule in rules.items():
             outside = 0

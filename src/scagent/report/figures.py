@@ -87,93 +87,17 @@ def figure_data_uri(fig: Any, *, dpi: int = 100) -> str:
 # ------------------------------------------------------------------------------------- QC
 
 
-def _mad_limits(values: np.ndarray, nmads: float) -> tuple[float, float]:
-    from scipy.stats import median_abs_deviation
-
-    med = float(np.median(values))
-    mad = float(median_abs_deviation(values))
-    return med - nmads * mad, med + nmads * mad
-
-
 def qc_thresholds(
     obs: pd.DataFrame, params: Mapping[str, Any], groups: pd.Series | None = None
 ) -> pd.DataFrame:
-    """The limits a ``filter_cells`` run applied, per sample, on the metrics of :data:`QC_METRICS`.
+    """The limits a ``filter_cells`` run applied (see :func:`scagent.tools.qc.qc_limits`).
 
-    ``filter_cells`` records its parameters but not the MAD limits they gave; they are
-    recomputed here with the same rule (``scagent.tools.qc.filter_cells``) from the QC
-    columns of the cells it saw, i.e. the step's input.
-
-    Parameters
-    ----------
-    obs
-        Per-cell QC columns of the cells before filtering.
-    params
-        The recorded parameters of the ``filter_cells`` step.
-    groups
-        Sample of each cell when the filter ran per sample (its ``sample_key``); ``None``
-        means one group, ``"all"``.
-
-    Returns
-    -------
-    One row per (group, metric) with ``lower`` and ``upper`` (NaN where no limit applied)
-    and ``rule`` (``"mad"``, ``"threshold"`` or both).
+    For data filtered by scagent the limits are recorded in ``uns['filter_cells']``; this
+    recomputes them from the step's input, for projects made before they were recorded.
     """
-    labels = (
-        groups.astype(str).to_numpy()
-        if groups is not None
-        else np.full(len(obs), "all", dtype=object)
-    )
-    mad_mode = params.get("mode", "mad") == "mad"
-    nmads = float(params.get("nmads", 5.0))
-    nmads_mt = float(params.get("nmads_mt", 3.0))
-    mt_floor = params.get("mt_floor", 8.0)
-    fixed = {
-        "total_counts": (params.get("min_counts"), params.get("max_counts")),
-        "n_genes_by_counts": (params.get("min_genes"), params.get("max_genes")),
-        "pct_counts_mt": (None, params.get("max_pct_mt")),
-    }
-    rows = []
-    for group in sorted(pd.unique(labels), key=str):
-        idx = labels == group
-        for metric in QC_METRICS:
-            if metric not in obs:
-                continue
-            values = obs[metric].to_numpy(dtype=float)[idx]
-            lower = upper = np.nan
-            rule = []
-            if mad_mode and len(values):
-                rule.append("mad")
-                if metric == "pct_counts_mt":
-                    # Upper side only, and a cell must also exceed the floor (both rules hold).
-                    upper = _mad_limits(values, nmads_mt)[1]
-                    if mt_floor is not None:
-                        upper = max(upper, float(mt_floor))
-                else:
-                    low, high = _mad_limits(np.log1p(values), nmads)
-                    lower, upper = float(np.expm1(low)), float(np.expm1(high))
-                    if lower <= 0:
-                        lower = np.nan  # no cell can fall below a non-positive limit
-            low_fixed, high_fixed = fixed[metric]
-            if low_fixed is not None:
-                lower = float(low_fixed) if np.isnan(lower) else max(lower, float(low_fixed))
-                rule.append("threshold")
-            if high_fixed is not None:
-                upper = float(high_fixed) if np.isnan(upper) else min(upper, float(high_fixed))
-                rule.append("threshold")
-            if not rule:
-                continue  # this metric was not filtered on
-            rows.append(
-                {
-                    "group": str(group),
-                    "metric": metric,
-                    "n_cells": int(idx.sum()),
-                    "lower": lower,
-                    "upper": upper,
-                    "rule": "+".join(dict.fromkeys(rule)),
-                }
-            )
-    return pd.DataFrame(rows, columns=["group", "metric", "n_cells", "lower", "upper", "rule"])
+    from scagent.tools.qc import qc_limits
+
+    return qc_limits(obs, params, groups)
 
 
 def _log_ticks(ax: Any) -> None:

@@ -303,8 +303,13 @@ def _section_qc(ctx: _Context) -> ReportSection:
     ]
     thresholds = None
     if filter_step is not None:
-        groups = obs[sample_key] if sample_key and sample_key in obs else None
-        thresholds = qc_thresholds(obs, filter_step.params, groups)
+        recorded = ctx.adata.uns.get("filter_cells")
+        recorded = recorded.get("limits") if isinstance(recorded, Mapping) else None
+        if isinstance(recorded, pd.DataFrame):
+            thresholds = recorded  # what filter_cells applied, as it recorded it
+        else:  # projects from before the limits were recorded
+            groups = obs[sample_key] if sample_key and sample_key in obs else None
+            thresholds = qc_thresholds(obs, filter_step.params, groups)
         m = filter_step.metrics
         body.append(
             _p(

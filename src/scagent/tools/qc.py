@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -204,6 +205,100 @@ class FilterCellsParams(ParamsModel):
     )
 
 
+#: The QC metrics whose limits are reported (the fraction in top genes is filtered on too,
+#: but is no quantity a reader sets a limit on).
+_LIMIT_METRICS = ("total_counts", "n_genes_by_counts", "pct_counts_mt")
+
+
+def _mad_limits(values: np.ndarray, nmads: float) -> tuple[float, float]:
+    from scipy.stats import median_abs_deviation
+
+    med = float(np.median(values))
+    mad = float(median_abs_deviation(values))
+    return med - nmads * mad, med + nmads * mad
+
+
+def qc_limits(
+    obs: pd.DataFrame, params: Mapping[str, Any], groups: pd.Series | None = None
+) -> pd.DataFrame:
+    """The limits ``filter_cells`` applies with ``params``, per sample, on the standard QC metrics.
+
+    The same rule as :func:`filter_cells` (which records this table in
+    ``uns['filter_cells']['limits']``): MADs on log1p of total counts and genes, an upper
+    MAD limit on the mitochondrial share above ``mt_floor``, and explicit thresholds.
+
+    Parameters
+    ----------
+    obs
+        Per-cell QC columns of the cells before filtering.
+    params
+        The recorded parameters of the ``filter_cells`` step.
+    groups
+        Sample of each cell when the filter ran per sample (its ``sample_key``); ``None``
+        means one group, ``"all"``.
+
+    Returns
+    -------
+    One row per (group, metric) with ``lower`` and ``upper`` (NaN where no limit applied)
+    and ``rule`` (``"mad"``, ``"threshold"`` or both).
+    """
+    labels = (
+        groups.astype(str).to_numpy()
+        if groups is not None
+        else np.full(len(obs), "all", dtype=object)
+    )
+    mad_mode = params.get("mode", "mad") == "mad"
+    nmads = float(params.get("nmads", 5.0))
+    nmads_mt = float(params.get("nmads_mt", 3.0))
+    mt_floor = params.get("mt_floor", 8.0)
+    fixed = {
+        "total_counts": (params.get("min_counts"), params.get("max_counts")),
+        "n_genes_by_counts": (params.get("min_genes"), params.get("max_genes")),
+        "pct_counts_mt": (None, params.get("max_pct_mt")),
+    }
+    rows = []
+    for group in sorted(pd.unique(labels), key=str):
+        idx = labels == group
+        for metric in _LIMIT_METRICS:
+            if metric not in obs:
+                continue
+            values = obs[metric].to_numpy(dtype=float)[idx]
+            lower = upper = np.nan
+            rule = []
+            if mad_mode and len(values):
+                rule.append("mad")
+                if metric == "pct_counts_mt":
+                    # Upper side only, and a cell must also exceed the floor (both rules hold).
+                    upper = _mad_limits(values, nmads_mt)[1]
+                    if mt_floor is not None:
+                        upper = max(upper, float(mt_floor))
+                else:
+                    low, high = _mad_limits(np.log1p(values), nmads)
+                    lower, upper = float(np.expm1(low)), float(np.expm1(high))
+                    if lower <= 0:
+                        lower = np.nan  # no cell can fall below a non-positive limit
+            low_fixed, high_fixed = fixed[metric]
+            if low_fixed is not None:
+                lower = float(low_fixed) if np.isnan(lower) else max(lower, float(low_fixed))
+                rule.append("threshold")
+            if high_fixed is not None:
+                upper = float(high_fixed) if np.isnan(upper) else min(upper, float(high_fixed))
+                rule.append("threshold")
+            if not rule:
+                continue  # this metric was not filtered on
+            rows.append(
+                {
+                    "group": str(group),
+                    "metric": metric,
+                    "n_cells": int(idx.sum()),
+                    "lower": lower,
+                    "upper": upper,
+                    "rule": "+".join(dict.fromkeys(rule)),
+                }
+            )
+    return pd.DataFrame(rows, columns=["group", "metric", "n_cells", "lower", "upper", "rule"])
+
+
 def _mad_outlier(values: np.ndarray, nmads: float, upper_only: bool = False) -> np.ndarray:
     from scipy.stats import median_abs_deviation
 
@@ -236,8 +331,12 @@ def filter_cells(adata: AnnData, **params: Any) -> ToolResult:
     Returns
     -------
     ToolResult
-        With ``tables['per_sample']``. With ``dry_run=True`` nothing is removed and
-        ``obs['qc_outlier']`` flags the cells that would be.
+        With ``tables['per_sample']`` and ``tables['limits']``. Writes
+        ``uns['filter_cells']``: ``limits`` (per sample and metric, the lower and upper
+        limits applied, from MADs and/or thresholds: :func:`qc_limits`), ``per_sample``
+        (cells flagged by each rule, removed, kept) and ``sample_key``. With
+        ``dry_run=True`` nothing is removed and ``obs['qc_outlier']`` flags the cells that
+        would be.
 
     Raises
     ------
@@ -332,6 +431,8 @@ def filter_cells(adata: AnnData, **params: Any) -> ToolResult:
         "n_cells_after": n_before - n_removed,
     }
     metrics.update({f"flagged_by_{rule}": int(flag.sum()) for rule, flag in rules.items()})
+    # The limits applied, computed on the cells as they were before filtering.
+    limits_table = qc_limits(obs, p.model_dump(), obs[p.sample_key] if p.sample_key else None)
     if p.dry_run:
         adata.obs["qc_outlier"] = outlier
         written.append("obs/qc_outlier")
@@ -344,12 +445,20 @@ def filter_cells(adata: AnnData, **params: Any) -> ToolResult:
         summary = (
             f"removed {n_removed} of {n_before} cells ({', '.join(rules)}); {adata.n_obs} remain"
         )
+    if (w := claim_key(adata, "uns", "filter_cells", "filter_cells")) is not None:
+        warnings.append(w)
+    adata.uns["filter_cells"] = {
+        "limits": limits_table,
+        "per_sample": pd.DataFrame(table),
+        "sample_key": p.sample_key or "",
+    }
+    written += ["uns/filter_cells", mark_owned(adata, "filter_cells", ("uns", "filter_cells"))]
     return ToolResult(
         summary=summary,
         metrics=metrics,
         warnings=warnings,
         written=written,
-        tables={"per_sample": table},
+        tables={"per_sample": table, "limits": limits_table.to_dict("records")},
     )
 
 
