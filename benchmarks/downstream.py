@@ -87,17 +87,12 @@ def cell_level_wilcoxon(adata, groupby: str, reference: str, test: str) -> pd.Da
 
 
 def score_calls(table: pd.DataFrame, truth: set[str], n_types: int, alpha: float = 0.05) -> dict:
-    """FDP and recall of (cell type, gene) calls at adjusted p < alpha."""
-    called = table[table["padj"] < alpha]
-    n_called = len(called)
-    n_false = int((~called["gene"].isin(truth)).sum())
-    true_hits = int(called["gene"].isin(truth).sum())
-    return {
-        "n_called": n_called,
-        "n_false": n_false,
-        "fdp": n_false / n_called if n_called else 0.0,
-        "recall": true_hits / (len(truth) * n_types) if truth else float("nan"),
-    }
+    """FDP and recall of (cell type, gene) calls at adjusted p < alpha (scagent.data.truth)."""
+    from scagent.data.truth import score_de_calls
+
+    s = score_de_calls(table, truth, n_groups=n_types, alpha=alpha)
+    return {"n_called": s["calls"], "n_false": s["false_calls"], "fdp": s["fdp"],
+            "recall": s["recall_pairs"] if truth else float("nan")}  # fmt: skip
 
 
 def de_benchmark(args, quick: bool) -> dict:

@@ -14,7 +14,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["annotation_recovery", "clustering_ari", "de_recovery"]
+__all__ = ["annotation_recovery", "clustering_ari", "de_recovery", "score_de_calls"]
 
 
 def clustering_ari(adata: AnnData, key: str = "leiden", truth_key: str = "cell_type") -> float:
@@ -66,6 +66,35 @@ def annotation_recovery(
     return table, float(np.average(table["score"], weights=table["cells"]))
 
 
+def score_de_calls(
+    table: pd.DataFrame,
+    true_genes: dict[str, float] | list[str] | set[str],
+    *,
+    n_groups: int | None = None,
+    alpha: float = 0.05,
+) -> dict[str, float | int]:
+    """False discovery proportion and recall of DE calls (rows with ``padj < alpha``).
+
+    ``table`` has one row per (group, gene) test, columns ``gene`` and ``padj`` (and
+    ``group``). A call is true when its gene was planted. Two recalls, because they answer
+    different questions: ``recall_genes``, the share of planted genes called in at least
+    one group; ``recall_pairs``, true calls over planted genes x groups (the simulator
+    plants the same change in every cell type, so each group could find each gene).
+    """
+    truth = set(true_genes)
+    called = table[table["padj"] < alpha]
+    true_calls = called["gene"].isin(truth)
+    n_groups = n_groups or (int(table["group"].nunique()) if "group" in table else 1)
+    called_genes = set(called["gene"])
+    return {
+        "calls": len(called),
+        "false_calls": int((~true_calls).sum()),
+        "fdp": float(1 - true_calls.mean()) if len(called) else 0.0,
+        "recall_genes": float(np.mean([g in called_genes for g in truth])) if truth else 0.0,
+        "recall_pairs": int(true_calls.sum()) / (len(truth) * n_groups) if truth else 0.0,
+    }
+
+
 def de_recovery(
     adata: AnnData,
     true_genes: dict[str, float] | list[str],
@@ -73,20 +102,7 @@ def de_recovery(
     key: str = "pseudobulk_de",
     fdr: float = 0.05,
 ) -> dict[str, float | int]:
-    """False discovery proportion and recall of a pseudobulk DE result against planted DE genes.
-
-    A call is a (cell type, gene) row with ``padj < fdr``; it is true when the gene was
-    planted. Recall is the share of planted genes called in at least one cell type.
-    """
+    """:func:`score_de_calls` of the pseudobulk DE result in ``uns[key]``."""
     from scagent.tools.pseudobulk import pseudobulk_results
 
-    results = pseudobulk_results(adata, key=key)
-    called = results[results["padj"] < fdr]
-    truth = set(true_genes)
-    true_calls = called["gene"].isin(truth)
-    called_genes = set(called["gene"])
-    return {
-        "calls": len(called),
-        "fdp": float(1 - true_calls.mean()) if len(called) else 0.0,
-        "recall_genes": float(np.mean([g in called_genes for g in truth])) if truth else 0.0,
-    }
+    return score_de_calls(pseudobulk_results(adata, key=key), true_genes, alpha=fdr)
