@@ -13,8 +13,6 @@ import pytest
 import scagent.tools as T
 from scagent.data.simulate_paradigms import (
     atlas_batch_key,
-    check_atlas_inputs,
-    check_trajectory_inputs,
     simulate_atlas,
     simulate_trajectory,
     truth_recovery,
@@ -268,28 +266,32 @@ def test_velocity_with_scvelo() -> None:
 
 
 def test_input_checks() -> None:
+    from scagent.plan.run import check_paradigm_inputs
+
     adata = simulate_atlas(300, 400, seed=0)
-    check_atlas_inputs(adata)
+    check_paradigm_inputs("atlas", adata)
     assert atlas_batch_key(adata) == "batch"
     one = adata.copy()
     one.obs = one.obs.drop(columns=["batch", "sample"])
     with pytest.raises(InvalidDataError, match="no batch, sample or donor column"):
-        check_atlas_inputs(one)
-    one.obs["batch"] = "b1"
-    with pytest.raises(InvalidDataError, match="single level"):
-        check_atlas_inputs(one)
+        check_paradigm_inputs("atlas", one)
+    one.obs["batch"] = "b1"  # one level separates nothing
+    with pytest.raises(InvalidDataError, match="2 or more levels"):
+        check_paradigm_inputs("atlas", one)
 
-    check_trajectory_inputs(adata, root_gene="CD34")
-    with pytest.raises(InvalidDataError, match="root gene 'CD999'"):
-        check_trajectory_inputs(adata, root_gene="CD999")
+    check_paradigm_inputs("developmental_trajectory", adata)
+    with pytest.raises(InvalidDataError, match="'CD999'"):
+        check_paradigm_inputs(
+            "developmental_trajectory", adata, {"trajectory": {"root_gene": "CD999"}}
+        )
     with pytest.raises(InvalidDataError, match="at least 100 cells"):
-        check_trajectory_inputs(adata[:50].copy())
+        check_paradigm_inputs("developmental_trajectory", adata[:50].copy())
     scaled = ad.AnnData(
         X=np.random.default_rng(0).normal(size=(200, 100)).astype(np.float32),
         var=pd.DataFrame(index=[f"G{i}" for i in range(100)]),
     )
     with pytest.raises(InvalidDataError, match="raw counts or log-normalized"):
-        check_trajectory_inputs(scaled)
+        check_paradigm_inputs("atlas", scaled)
 
 
 # --------------------------------------------------------------------------- end to end

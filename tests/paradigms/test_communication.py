@@ -11,7 +11,6 @@ from scipy import sparse
 import scagent.tools.communication  # noqa: F401  (registers the tool)
 from scagent.data.simulate_communication import (
     PLANTED_INTERACTIONS,
-    check_communication_inputs,
     simulate_communication,
     truth_recovery,
 )
@@ -23,6 +22,7 @@ from scagent.errors import (
 )
 from scagent.tools.communication import (
     COMMUNICATION,
+    check_communication_inputs,
     communication_results,
     load_resource,
     plot_communication,

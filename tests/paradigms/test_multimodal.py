@@ -14,7 +14,6 @@ from scagent.annotate.report import GuardrailConfig
 from scagent.data.modalities import set_modality_counts
 from scagent.data.simulate_cite import (
     CITE_POPULATIONS,
-    check_multimodal_inputs,
     simulate_cite,
     truth_recovery,
 )
@@ -25,6 +24,7 @@ from scagent.errors import (
 )
 from scagent.knowledge import MarkerDB
 from scagent.knowledge.proteins import is_isotype_control, map_proteins, protein_genes
+from scagent.tools.multimodal import check_multimodal_inputs
 
 assert scagent.tools.annotation  # registers annotate for the session test
 

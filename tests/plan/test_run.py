@@ -92,3 +92,36 @@ def test_placeholders_resolve_to_columns_with_more_than_one_level() -> None:
     assert params == {} and "no batch column" in reason
     # hvg's batch_key has a default: an unresolvable placeholder is dropped, not fatal.
     assert resolve_params(get_paradigm("atlas").step("hvg"), one) == ({}, None)
+
+
+def test_user_root_replaces_the_paradigm_root() -> None:
+    step = get_paradigm("developmental_trajectory").step("trajectory")
+    adata = simulate(300, 400, trajectory=True, seed=3)
+    params, _ = resolve_params(step, adata)
+    assert params == {"groups": "leiden", "root_gene": "CD34"}
+    # exactly one root: a root cell type from the user drops the paradigm's root gene
+    params, _ = resolve_params(step, adata, given={"root_cell_type": "HSPC"})
+    assert params == {"groups": "leiden", "root_cell_type": "HSPC"}
+    # a user's batch column for harmony wins even where no column would resolve
+    harmony = get_paradigm("atlas").step("harmony")
+    one = simulate(300, 400, n_batches=1, samples_per_condition=1, seed=2)
+    one.obs["lane"] = ["a", "b"] * 150
+    assert resolve_params(harmony, one, given={"batch_key": "lane"}) == (
+        {"batch_key": "lane"},
+        None,
+    )
+
+
+def test_trajectory_root_gene_is_checked_unless_the_root_is_given_otherwise() -> None:
+    adata = simulate(300, 400, trajectory=True, seed=3)
+    no_cd34 = adata[:, adata.var_names != "CD34"].copy()
+    with pytest.raises(InvalidDataError, match=r"'CD34', which is not a gene") as err:
+        check_paradigm_inputs("developmental_trajectory", no_cd34)
+    assert "--param trajectory.root_gene" in err.value.remedy
+    check_paradigm_inputs(
+        "developmental_trajectory", no_cd34, {"trajectory": {"root_cell_type": "HSPC"}}
+    )
+    with pytest.raises(InvalidDataError, match="'GATA9'"):
+        check_paradigm_inputs(
+            "developmental_trajectory", adata, {"trajectory": {"root_gene": "GATA9"}}
+        )

@@ -175,7 +175,7 @@ def register(app: typer.Typer) -> None:
                 console.print(f"reading {data}")
                 adata = _load(data, vdj=vdj, guides=guides, proteins=proteins, console=console)
             # Before anything is written: a paradigm without its data fails with what is missing.
-            check_paradigm_inputs(plan.paradigm, adata)
+            check_paradigm_inputs(plan.paradigm, adata, overrides)
             context: dict[str, Any] = {}
             if tissue or simulate:
                 context["tissue"] = tissue or "blood"

@@ -19,7 +19,7 @@ from scipy import sparse
 
 from scagent.data.state import Breadcrumbs, ColumnInfo, DataState, DEResult, XState
 
-__all__ = ["classify_matrix", "inspect_adata", "summarize_state"]
+__all__ = ["classify_matrix", "design_column", "inspect_adata", "summarize_state"]
 
 #: Rows sampled to classify a matrix; enough to see integer-ness, signs and row structure.
 SAMPLE_ROWS = 1000
@@ -693,3 +693,34 @@ def summarize_state(state: DataState) -> str:
             f"{label}: " + ", ".join(f"obs['{c.name}'] ({c.n_levels})" for c in cols) + "."
         )
     return " ".join(parts)
+
+
+#: Which inspector columns stand for a design role, in the order they are tried.
+_ROLE_COLUMNS = {
+    "batch": ("batch_columns", "sample_columns", "donor_columns"),
+    "sample": ("sample_columns", "donor_columns", "batch_columns"),
+    "donor": ("donor_columns", "sample_columns"),
+    "condition": ("condition_columns",),
+}
+
+
+def design_column(adata: AnnData, role: str, state: DataState | None = None) -> str | None:
+    """The obs column that plays ``role`` in the design: the inspector's first candidate
+    with two or more levels (a column with one level separates nothing).
+
+    ``role`` is ``"batch"`` (batch, else sample, else donor columns), ``"sample"``
+    (sample, donor, batch), ``"donor"`` (donor, sample) or ``"condition"``. None when no
+    candidate has two levels.
+    """
+    if role not in _ROLE_COLUMNS:
+        from scagent.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"unknown design role {role!r}", remedy=f"use one of: {', '.join(_ROLE_COLUMNS)}"
+        )
+    state = state or inspect_adata(adata)
+    for attr in _ROLE_COLUMNS[role]:
+        for info in getattr(state, attr):
+            if info.name in adata.obs and adata.obs[info.name].nunique() > 1:
+                return info.name
+    return None

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CITE_POPULATIONS",
     "PROTEIN_KEY",
-    "check_multimodal_inputs",
     "simulate_cite",
     "truth_recovery",
 ]
@@ -243,59 +242,6 @@ def simulate_cite(
 
 # ---------------------------------------------------------------------------------------------
 # inputs
-
-
-def check_multimodal_inputs(adata: AnnData, *, protein_key: str = PROTEIN_KEY) -> None:
-    """Raise :class:`InvalidDataError` saying what is missing when ``adata`` cannot serve a CITE-seq analysis.
-
-    Checks that ``X`` holds genes with cells, that ``obsm[protein_key]`` is a named
-    cells x antibodies table of non-negative whole counts with at least two antibodies
-    (isotype controls aside), and that most cells have antibody counts at all (a table
-    of other cells, attached with zeros for the missing ones, fails here).
-
-    Raises
-    ------
-    InvalidDataError
-        Naming the missing or bad part and how to fix it.
-    """
-    from scagent.data.modalities import modality_counts
-    from scagent.knowledge.proteins import is_isotype_control
-    from scagent.tools._data import is_integer_matrix
-
-    if adata.n_obs == 0 or adata.n_vars == 0:
-        raise InvalidDataError(
-            f"the data has {adata.n_obs} cells and {adata.n_vars} genes; CITE-seq analysis "
-            "needs both RNA and antibody counts of the same cells"
-        )
-    counts = modality_counts(adata, protein_key, what="antibody (ADT) counts")
-    values = counts.to_numpy()
-    if not np.isfinite(values).all():
-        raise InvalidDataError(
-            f"obsm['{protein_key}'] holds NaN or infinite values",
-            remedy="store the raw ADT counts (whole numbers) of the Antibody Capture features",
-        )
-    if not is_integer_matrix(values):
-        raise InvalidDataError(
-            f"obsm['{protein_key}'] holds non-integer values (e.g. "
-            f"{values[values % 1 != 0][:3].round(3).tolist()}): it looks normalized, not counts",
-            remedy="store the raw ADT counts; protein_normalize computes the CLR itself",
-        )
-    real = [c for c in counts.columns if not is_isotype_control(c)]
-    if len(real) < 2:
-        raise InvalidDataError(
-            f"obsm['{protein_key}'] has {len(real)} antibody other than isotype controls "
-            f"({', '.join(map(str, counts.columns))}); a joint RNA + protein analysis needs "
-            "at least 2",
-            remedy="use the full ADT panel of the experiment",
-        )
-    with_counts = float((values.sum(axis=1) > 0).mean())
-    if with_counts < 0.5:
-        raise InvalidDataError(
-            f"only {with_counts:.0%} of cells have any antibody count in obsm['{protein_key}']: "
-            "the ADT table probably belongs to other cells (barcodes did not match)",
-            remedy="attach the ADT counts of these cells (scagent.data.set_modality_counts "
-            "reports the barcode match rate)",
-        )
 
 
 # ---------------------------------------------------------------------------------------------

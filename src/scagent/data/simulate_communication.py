@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PLANTED_INTERACTIONS",
-    "check_communication_inputs",
     "simulate_communication",
     "truth_recovery",
 ]
@@ -269,79 +268,3 @@ def _majority_types(adata: AnnData, groupby: str) -> dict[str, str]:
 
 
 # -------------------------------------------------------------------------------- checks
-
-
-def check_communication_inputs(
-    adata: AnnData,
-    *,
-    groupby: str | None = "auto",
-    resource: str = "consensus",
-    min_cells: int = 5,
-) -> None:
-    """Raise :class:`InvalidDataError` naming what ``adata`` lacks for cell-cell communication.
-
-    Checks that there are cells and genes, expression values (raw counts or log-normalised
-    data), gene symbols that share enough genes with the ligand-receptor ``resource`` and,
-    unless ``groupby`` is None, at least two groups of at least ``min_cells`` cells.
-
-    Parameters
-    ----------
-    adata
-        The data.
-    groupby
-        obs column of the cell types; ``'auto'`` takes the inspector's first cell-type
-        column, else its first clustering. ``None`` skips the label check, for data that
-        the pipeline will cluster and annotate before the communication step.
-    resource
-        A resource LIANA ships or a CSV/TSV path (see ``communication``).
-    min_cells
-        Smallest group size that counts.
-
-    Raises
-    ------
-    InvalidDataError
-        Naming what is missing and what to do.
-    """
-    from scagent.tools._data import state_of
-    from scagent.tools.communication import (
-        gene_overlap_problem,
-        load_resource,
-        resolve_groupby,
-        symbols_for,
-    )
-
-    if adata.n_obs == 0 or adata.n_vars == 0:
-        raise InvalidDataError(
-            f"the data has {adata.n_obs} cells and {adata.n_vars} genes",
-            remedy="load a non-empty expression matrix",
-        )
-    state = state_of(adata)
-    if state.counts_location is None and state.x_state != "log_normalized":
-        if state.raw_state != "log_normalized":
-            raise InvalidDataError(
-                f"communication needs raw counts or log-normalised expression, but X is "
-                f"{state.x_state} and no counts or log-normalised .raw exist",
-                remedy="load the raw count matrix into layers['counts']",
-            )
-    try:
-        table = load_resource(resource)
-    except InvalidParameterError as exc:
-        raise InvalidDataError(exc.message, remedy=exc.remedy) from None
-    problem = gene_overlap_problem(symbols_for(adata), table, resource)
-    if problem is not None:
-        raise InvalidDataError(*problem)
-    if groupby is None:
-        return
-    try:
-        column = resolve_groupby(adata, groupby, state)
-    except InvalidParameterError as exc:
-        raise InvalidDataError(exc.message, remedy=exc.remedy) from None
-    sizes = adata.obs[column].astype(str).value_counts()
-    usable = sizes[sizes >= min_cells]
-    if len(usable) < 2:
-        raise InvalidDataError(
-            f"obs['{column}'] has {len(usable)} group(s) with >= {min_cells} cells "
-            f"({', '.join(f'{k}: {v}' for k, v in sizes.head(5).items())}); communication "
-            "needs at least two cell types",
-            remedy="cluster at a finer resolution or group by another cell-type column",
-        )

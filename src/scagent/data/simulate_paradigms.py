@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 __all__ = [
     "atlas_batch_key",
     "atlas_truth_recovery",
-    "check_atlas_inputs",
-    "check_trajectory_inputs",
     "simulate_atlas",
     "simulate_trajectory",
     "trajectory_truth_recovery",
@@ -93,70 +91,22 @@ def simulate_trajectory(
 
 
 def atlas_batch_key(adata: AnnData) -> str:
-    """The obs column an atlas integrates over: the first batch, sample or donor column
-    (in that order) with 2 or more levels.
+    """The obs column an atlas integrates over (:func:`scagent.data.inspect.design_column`).
 
     Raises
     ------
     InvalidDataError
-        If there is none.
+        If no batch, sample or donor column has 2 or more levels.
     """
-    from scagent.data import inspect_adata
+    from scagent.data.inspect import design_column
 
-    state = inspect_adata(adata)
-    for column in (*state.batch_columns, *state.sample_columns, *state.donor_columns):
-        if column.name in adata.obs and adata.obs[column.name].nunique() >= 2:
-            return column.name
-    found = [c.name for c in (*state.batch_columns, *state.sample_columns, *state.donor_columns)]
-    raise InvalidDataError(
-        "the atlas paradigm integrates several batches, but no batch, sample or donor column "
-        "with 2 or more levels was found"
-        + (f" ({', '.join(found)} hold a single level)" if found else ""),
-        remedy="add an obs column naming each cell's batch or sample (e.g. obs['batch'])",
-    )
-
-
-def _check_expression(adata: AnnData, paradigm: str, min_cells: int) -> None:
-    from scagent.data import inspect_adata
-
-    if adata.n_obs < min_cells or adata.n_vars < 50:
+    column = design_column(adata, "batch")
+    if column is None:
         raise InvalidDataError(
-            f"the {paradigm} paradigm needs at least {min_cells} cells and 50 genes, got "
-            f"{adata.n_obs} x {adata.n_vars}"
+            "no batch, sample or donor column with 2 or more levels",
+            remedy="add an obs column naming each cell's batch or sample (e.g. obs['batch'])",
         )
-    state = inspect_adata(adata)
-    usable = state.has_counts or "log_normalized" in (
-        state.x_state,
-        state.raw_state,
-        *state.layer_states.values(),
-    )
-    if not usable:
-        raise InvalidDataError(
-            f"the {paradigm} paradigm needs raw counts or log-normalized expression; X holds "
-            f"{state.x_state.replace('_', ' ')} and no counts were found",
-            remedy="load the raw count matrix (or put it in layers['counts'])",
-        )
-
-
-def check_atlas_inputs(adata: AnnData) -> None:
-    """Raise :class:`InvalidDataError` unless ``adata`` can serve the atlas paradigm: counts
-    (or log-normalized data), 100+ cells, and a batch/sample column with 2 or more levels.
-    """
-    _check_expression(adata, "atlas", 100)
-    atlas_batch_key(adata)
-
-
-def check_trajectory_inputs(adata: AnnData, root_gene: str | None = None) -> None:
-    """Raise :class:`InvalidDataError` unless ``adata`` can serve the developmental-trajectory
-    paradigm: counts (or log-normalized data), 100+ cells and, when given, the root gene.
-    """
-    _check_expression(adata, "developmental_trajectory", 100)
-    if root_gene is not None and root_gene not in adata.var_names:
-        raise InvalidDataError(
-            f"the root gene '{root_gene}' that marks the start of the trajectory is not a gene "
-            "of this data",
-            remedy="give a marker of the earliest cells as it appears in var_names",
-        )
+    return column
 
 
 # --------------------------------------------------------------------------- truth recovery

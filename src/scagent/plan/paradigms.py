@@ -39,6 +39,11 @@ class ParadigmStep(BaseModel):
         description="Parameters the paradigm runs the tool with. A value '$batch', '$sample', "
         "'$condition' or '$donor' stands for the inspector's first column of that kind.",
     )
+    exclusive: list[str] = Field(
+        default_factory=list,
+        description="Parameters of which the tool takes exactly one (the trajectory's root): "
+        "a user's value for one of them replaces the paradigm's value for the others.",
+    )
     optional: bool = Field(
         False,
         description="Skipped, with the reason, when the data cannot serve it (e.g. no "
@@ -77,6 +82,7 @@ class ParadigmPlan(BaseModel):
         *,
         params: dict[str, Any] | None = None,
         optional: bool = False,
+        exclusive: list[str] | tuple[str, ...] = (),
     ) -> ParadigmStep:
         """Add a step after the steps it depends on (which must exist); returns it.
 
@@ -99,6 +105,7 @@ class ParadigmPlan(BaseModel):
             available=_registered(tool_id or step_id),
             params=dict(params or {}),
             optional=optional,
+            exclusive=list(exclusive),
         )
         self.steps.append(new)
         return new
@@ -164,6 +171,7 @@ class _Spec(NamedTuple):
     rationale: str
     params: Mapping[str, Any] = MappingProxyType({})
     optional: bool = False
+    exclusive: tuple[str, ...] = ()
 
 
 _QC: list[_Spec] = [
@@ -286,6 +294,7 @@ PARADIGMS: dict[str, tuple[str, list[_Spec]]] = {
                 "PAGA topology (Wolf et al. 2019), then diffusion pseudotime from the earliest "
                 "cells (Haghverdi et al. 2016): the root is the cluster of the stem-cell marker.",
                 {"groups": "leiden", "root_gene": "CD34"},
+                exclusive=("root_gene", "root_cell_type", "root_cluster", "root_cell"),
             ),
             _Spec(
                 "velocity",
@@ -481,5 +490,6 @@ def get_paradigm(name: str) -> ParadigmPlan:
             spec.rationale,
             params=spec.params,
             optional=spec.optional,
+            exclusive=spec.exclusive,
         )
     return plan

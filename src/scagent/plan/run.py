@@ -12,6 +12,7 @@ truth, and how to score a finished run against that truth.
 from __future__ import annotations
 
 import importlib
+import inspect
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,6 @@ from pydantic import BaseModel, Field
 from scagent.errors import (
     DataStateError,
     InvalidDataError,
-    InvalidParameterError,
     MissingDependencyError,
     MissingPrerequisiteError,
 )
@@ -100,7 +100,7 @@ _KINDS: dict[str, _Kind] = {
     "atlas": _Kind(
         "scagent.data.simulate_paradigms:simulate_atlas",
         truth="scagent.data.simulate_paradigms:atlas_truth_recovery",
-        check="scagent.data.simulate_paradigms:check_atlas_inputs",
+        check="scagent.plan.run:_check_atlas",
     ),
     "disease_vs_healthy": _Kind(
         _BASE,
@@ -117,7 +117,7 @@ _KINDS: dict[str, _Kind] = {
     "developmental_trajectory": _Kind(
         "scagent.data.simulate_paradigms:simulate_trajectory",
         truth="scagent.data.simulate_paradigms:trajectory_truth_recovery",
-        check="scagent.data.simulate_paradigms:check_trajectory_inputs",
+        check="scagent.plan.run:_check_trajectory",
     ),
     "perturbation_screen": _Kind(
         "scagent.data.simulate_perturbation:simulate_perturbation",
@@ -132,7 +132,7 @@ _KINDS: dict[str, _Kind] = {
     "multimodal": _Kind(
         "scagent.data.simulate_cite:simulate_cite",
         truth="scagent.data.simulate_cite:truth_recovery",
-        check="scagent.data.simulate_cite:check_multimodal_inputs",
+        check="scagent.tools.multimodal:check_multimodal_inputs",
     ),
     "communication": _Kind(
         "scagent.data.simulate_communication:simulate_communication",
@@ -192,7 +192,9 @@ def truth_recovery(paradigm: str, adata: AnnData) -> dict[str, float | int | str
     return scores
 
 
-def check_paradigm_inputs(paradigm: str, adata: AnnData) -> None:
+def check_paradigm_inputs(
+    paradigm: str, adata: AnnData, params: Mapping[str, Mapping[str, Any]] | None = None
+) -> None:
     """Raise :class:`InvalidDataError` saying exactly what ``adata`` lacks for ``paradigm``.
 
     Every paradigm that starts from raw counts needs them somewhere (X, ``layers['counts']``
@@ -200,10 +202,62 @@ def check_paradigm_inputs(paradigm: str, adata: AnnData) -> None:
     its own inputs (batches for an atlas, conditions with replicate samples for a
     disease-vs-healthy study, guide counts for a screen, V(D)J contigs for a repertoire,
     antibody counts for CITE-seq, cell-type labels or clusters for communication).
+    ``params`` are the run's per-step overrides (a trajectory rooted elsewhere than CD34).
     """
     kind = _kind(paradigm)
+    _check_expression(adata, get_paradigm(paradigm).paradigm)
     if kind.check is not None:
-        _resolve(kind.check)(adata)
+        check = _resolve(kind.check)
+        if "params" in inspect.signature(check).parameters:
+            check(adata, params=params or {})
+        else:
+            check(adata)
+
+
+def _check_expression(adata: AnnData, paradigm: str, min_cells: int = 100) -> None:
+    from scagent.data import inspect_adata
+
+    if adata.n_obs < min_cells or adata.n_vars < 50:
+        raise InvalidDataError(
+            f"the {paradigm} paradigm needs at least {min_cells} cells and 50 genes, got "
+            f"{adata.n_obs} x {adata.n_vars}"
+        )
+    state = inspect_adata(adata)
+    usable = state.has_counts or "log_normalized" in (
+        state.x_state,
+        state.raw_state,
+        *state.layer_states.values(),
+    )
+    if not usable:
+        raise InvalidDataError(
+            f"the {paradigm} paradigm needs raw counts or log-normalized expression; X holds "
+            f"{state.x_state.replace('_', ' ')} and no counts were found",
+            remedy="load the raw count matrix (or put it in layers['counts'])",
+        )
+
+
+def _check_atlas(adata: AnnData) -> None:
+    from scagent.data.inspect import design_column
+
+    if design_column(adata, "batch") is None:
+        raise InvalidDataError(
+            "the atlas paradigm integrates several batches, but no batch, sample or donor "
+            "column with 2 or more levels was found",
+            remedy="add an obs column naming each cell's batch or sample (e.g. obs['batch'])",
+        )
+
+
+def _check_trajectory(adata: AnnData, params: Mapping[str, Mapping[str, Any]]) -> None:
+    step = get_paradigm("developmental_trajectory").step("trajectory")
+    given = params.get("trajectory", {})
+    root_gene = (given if set(given) & set(step.exclusive) else step.params).get("root_gene")
+    if root_gene is not None and root_gene not in adata.var_names:
+        raise InvalidDataError(
+            f"the trajectory is rooted at the cells expressing '{root_gene}', which is not a "
+            "gene of this data",
+            remedy="pass --param trajectory.root_gene=<marker of the earliest cells>, or "
+            "trajectory.root_cell_type=<their cell type>",
+        )
 
 
 def _column_levels(adata: AnnData, columns: list[Any]) -> tuple[str | None, int]:
@@ -243,7 +297,7 @@ def _check_conditions(adata: AnnData) -> None:
 
 
 def _check_communication(adata: AnnData) -> None:
-    from scagent.data.simulate_communication import check_communication_inputs
+    from scagent.tools.communication import check_communication_inputs
 
     # The cell types come from the pipeline's own annotate step: check genes and counts only.
     check_communication_inputs(adata, groupby=None)
@@ -267,28 +321,21 @@ def _condition_truth(adata: AnnData) -> dict[str, float | int | str]:
 
 # -- parameters that depend on the data -------------------------------------------------
 def _placeholder_column(name: str, state: DataState, adata: AnnData) -> str | None:
-    by_kind = {
-        "batch": [*state.batch_columns, *state.sample_columns],
-        "sample": [*state.sample_columns, *state.donor_columns, *state.batch_columns],
-        "donor": [*state.donor_columns, *state.sample_columns],
-        "condition": state.condition_columns,
-    }
-    if name not in by_kind:
-        raise InvalidParameterError(
-            f"unknown placeholder '${name}' in a paradigm step",
-            remedy=f"use one of: {', '.join('$' + k for k in by_kind)}",
-        )
-    for info in by_kind[name]:
-        # A column with one level cannot separate anything (one batch: nothing to integrate).
-        if info.name in adata.obs and adata.obs[info.name].nunique() > 1:
-            return info.name
-    return None
+    from scagent.data.inspect import design_column
+
+    return design_column(adata, name, state)
 
 
 def resolve_params(
-    step: ParadigmStep, adata: AnnData, state: DataState | None = None
+    step: ParadigmStep,
+    adata: AnnData,
+    state: DataState | None = None,
+    *,
+    given: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], str | None]:
-    """The step's parameters with ``$batch``-style placeholders replaced by obs columns.
+    """The step's parameters with ``$batch``-style placeholders replaced by obs columns,
+    then the user's ``given`` values on top (one of the step's ``exclusive`` alternatives
+    given by the user replaces the paradigm's choice among them).
 
     Returns
     -------
@@ -300,17 +347,23 @@ def resolve_params(
     from scagent.tools import get_tool
 
     fields = get_tool(step.tool_id).params.model_fields
+    given = dict(given or {})
+    chosen = set(given) & set(step.exclusive)
     resolved: dict[str, Any] = {}
     for key, value in step.params.items():
+        if key in given or (chosen and key in step.exclusive):
+            continue  # the user's value, or an alternative the user replaced
         if isinstance(value, str) and value.startswith("$"):
             state = state or inspect_adata(adata)
             column = _placeholder_column(value[1:], state, adata)
             if column is not None:
                 resolved[key] = column
             elif key in fields and fields[key].is_required():
+                resolved.update(given)
                 return resolved, f"no {value[1:]} column with more than one level for '{key}'"
             continue
         resolved[key] = value
+    resolved.update(given)
     return resolved, None
 
 
@@ -388,7 +441,7 @@ def run_paradigm(
     adata = session.adata
     done = _done_before(session, plan.paradigm) if resume else {}
     if not done:
-        check_paradigm_inputs(plan.paradigm, adata)
+        check_paradigm_inputs(plan.paradigm, adata, overrides)
         from scagent.data import inspect_adata
 
         plan.mark_precomputed_from_state(inspect_adata(adata))
@@ -414,9 +467,8 @@ def run_paradigm(
                              reason=f"tool '{step.tool_id}' is not installed"))  # fmt: skip
             continue
         adata = session.adata
-        resolved, cannot = resolve_params(step, adata)
-        resolved.update(overrides.get(step.id, {}))
-        if cannot is not None and step.id not in overrides:
+        resolved, cannot = resolve_params(step, adata, given=overrides.get(step.id))
+        if cannot is not None:
             if not step.optional:
                 raise InvalidDataError(
                     f"step '{step.id}' of paradigm '{plan.paradigm}' cannot run: {cannot}",

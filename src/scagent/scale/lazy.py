@@ -145,12 +145,39 @@ def read_lazy(
             raise
         except Exception as e:
             raise CorruptInputError(f"cannot read {p.name}: {type(e).__name__}: {e}") from e
+    # The store caches a lazy matrix's hash by its dask name, which anndata derives from the
+    # path alone; naming it by the file's size and mtime too means a file rewritten at the
+    # same path is read and hashed again, never mistaken for the old content.
+    stamp = _file_stamp(p)
+    X = _stamped(X, stamp)
+    lazy_layers = {k: _stamped(v, stamp) for k, v in lazy_layers.items()}
     adata = ad.AnnData(X=X, obs=obs, var=var, layers=lazy_layers, **extra)
     meta = adata.uns.get("scagent")
     meta = dict(meta) if isinstance(meta, dict) else {}
     meta["lazy_source"] = {"path": str(p.resolve()), "chunk_cells": chunk_cells}
     adata.uns["scagent"] = meta
     return adata
+
+
+def _file_stamp(path: Path) -> str:
+    """A token of a file's (or a zarr folder's files') sizes and modification times."""
+    from dask.base import tokenize
+
+    files = [path] if path.is_file() else sorted(f for f in path.rglob("*") if f.is_file())
+    return tokenize(
+        str(path.resolve()), [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    )
+
+
+def _stamped(arr: Any, stamp: str) -> Any:
+    """The same lazy array under a name that includes ``stamp`` (an identity map_blocks)."""
+    return arr.map_blocks(
+        _identity, dtype=arr.dtype, meta=arr._meta, name=f"{arr.name}-{stamp[:16]}"
+    )
+
+
+def _identity(block: Any) -> Any:
+    return block
 
 
 def is_lazy(adata: AnnData) -> bool:
