@@ -144,7 +144,9 @@ def test_unknown_request_asks_for_clarification(caf_state):
     [
         ("run the perturbation screen pipeline", ["perturbation_screen"]),
         ("run the CITE-seq pipeline", ["multimodal"]),
-        ("pipeline for cell-cell communication", ["communication"]),
+        ("run the pipeline for cell-cell communication", ["communication"]),
+        ("run the pipeline on my T cell receptor data", ["immune_repertoire"]),
+        ("run the multimodal pipeline with the screen of ligands", ["multimodal"]),
         ("run the immune repertoire paradigm", ["immune_repertoire"]),
         ("resume the pipeline", ["--resume"]),
         ("run the whole pipeline", []),
@@ -153,6 +155,13 @@ def test_unknown_request_asks_for_clarification(caf_state):
 def test_pipeline_requests_name_the_paradigm(text: str, args: list[str]) -> None:
     intent = parse_intent(text)
     assert (intent.kind, intent.command, intent.args) == ("command", "pipeline", args)
+
+
+@pytest.mark.parametrize(
+    "text", ["show the pipeline", "what does the pipeline do for disease?", "pipeline?"]
+)
+def test_questions_about_the_pipeline_do_not_start_it(text: str) -> None:
+    assert parse_intent(text).command != "pipeline"
 
 
 def test_words_without_pipeline_stay_tools() -> None:

@@ -209,3 +209,23 @@ def test_perturbation_pipeline_with_a_guide_table(tmp_path: Path, capsys) -> Non
     truth = json.loads((out / "pipeline.json").read_text())["truth"]
     assert truth["assignment_accuracy"] > 0.9
     assert truth["targets_knocked_down"] == 1.0 and truth["false_knockdown_calls"] == 0
+
+
+def test_bad_counts_tables_are_refused_clearly(tmp_path: Path, cite, capsys) -> None:
+    from scagent.data.modalities import read_counts_table
+    from scagent.errors import CorruptInputError, InputNotFoundError
+
+    _, path = _plain(tmp_path)
+    code = main(["pipeline", "-p", "multimodal", "--data", str(path), "--proteins",
+                 str(tmp_path / "nope.csv"), "--out", str(tmp_path / "p")])  # fmt: skip
+    assert code == InputNotFoundError.exit_code and "nope.csv" in capsys.readouterr().err
+    (tmp_path / "empty.csv").write_text("barcode\nAAAC-1\n")
+    with pytest.raises(CorruptInputError, match="no feature columns"):
+        read_counts_table(tmp_path / "empty.csv")
+    adt = cite.obsm["protein_counts"].iloc[:300]
+    twice = pd.concat([adt, adt.iloc[:2]])
+    with pytest.raises(InvalidDataError, match="appear more than once"):
+        set_modality_counts(cite[:300].copy(), "protein_counts", twice)
+    words = adt.assign(note="x")
+    with pytest.raises(InvalidDataError, match=r"\['note'\] are not numbers"):
+        set_modality_counts(cite[:300].copy(), "protein_counts", words)

@@ -125,3 +125,22 @@ def test_trajectory_root_gene_is_checked_unless_the_root_is_given_otherwise() ->
         check_paradigm_inputs(
             "developmental_trajectory", adata, {"trajectory": {"root_gene": "GATA9"}}
         )
+
+
+def test_resume_keeps_steps_the_first_run_found_precomputed(tmp_path: Path) -> None:
+    import scagent.tools as tl
+    from scagent.plan.run import run_paradigm
+
+    adata = simulate(800, 600, trajectory=True, seed=5)
+    tl.normalize(adata)
+    tl.hvg(adata, n_top_genes=300)
+    tl.pca(adata, n_comps=20)
+    session = Session.init(tmp_path / "p", data=adata)
+    with pytest.raises(InvalidParameterError):
+        run_paradigm(session, "developmental_trajectory", params={"leiden": {"resolution": -1}})
+    assert [h.tool_id for h in session.history()] == ["import", "neighbors"]
+    result = run_paradigm(session, "developmental_trajectory", resume=True)
+    # normalize .. pca were in the data before the first run: still not run, not after neighbors
+    assert {result.outcome(s).status for s in ("normalize", "hvg", "pca")} == {"precomputed"}
+    tools = [h.tool_id for h in session.history()]
+    assert tools[:3] == ["import", "neighbors", "leiden"] and "pca" not in tools

@@ -164,6 +164,7 @@ def test_verify_finds_a_damaged_object(project, capsys, test_tools):
     assert _run(capsys, "run", "test_add", "--param", "value=2", "--param", "key_added=x")[0] == 0
     code, out, _ = _run(capsys, "verify", "main")
     assert code == 0 and "2 snapshot(s) intact" in out
+    assert _run(capsys, "verify", "main@0")[0] == 0
     objects = sorted((project / ".scagent" / "store" / "objects").rglob("*"))
     victim = max((p for p in objects if p.is_file()), key=lambda p: p.stat().st_size)
     data = bytearray(victim.read_bytes())

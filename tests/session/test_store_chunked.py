@@ -244,3 +244,16 @@ print(json.dumps({"cells": n_cells, "genes": n_genes, "nnz": nnz, "matrix_bytes"
                   "peak_bytes": peak, "seconds": round(seconds, 2), "object_bytes": size,
                   "verify_seconds": round(verify_seconds, 2), "problems": problems}))
 """
+
+
+def test_a_block_of_another_dtype_is_refused_not_cast(tmp_path) -> None:
+    from scagent.errors import InvalidDataError
+    from scagent.session.store import SnapshotStore
+
+    values = np.arange(12, dtype=np.int64).reshape(6, 2)
+    lying = da.from_array(values, chunks=(3, 2)).map_blocks(lambda b: b / 3, dtype=np.int64)
+    adata = ad.AnnData(X=lying)
+    store = SnapshotStore(tmp_path / "store")
+    with pytest.raises(InvalidDataError, match="computes to float64"):
+        store.write_snapshot(adata, parent=None, meta={})
+    assert store.list_snapshots() == []

@@ -231,12 +231,12 @@ def _undo(t: str, s: DataState | None) -> Intent | None:
     return None
 
 
-#: Words people use for each paradigm; the first group is the paradigm's own name.
+#: Words people use for each paradigm (besides its own name).
 _PARADIGM_WORDS = {
     "perturbation_screen": r"perturb\w*|crispr|perturb-seq|screen",
-    "immune_repertoire": r"repertoire|clonotype\w*|vdj|v\(d\)j|tcr|bcr",
-    "multimodal": r"multimodal|cite-?seq|adt|protein\w*",
-    "communication": r"communication|ligand|receptor|liana|cell-cell",
+    "immune_repertoire": r"repertoire|clonotype\w*|vdj|v\(d\)j|tcr|bcr|[tb][ -]cell receptor",
+    "multimodal": r"multimodal|cite-?seq|adt|proteins?",
+    "communication": r"communication|ligand\w*|liana|cell-cell",
     "atlas": r"atlas|integration",
     "disease_vs_healthy": r"disease|case[- ]control|healthy",
     "temporal_longitudinal": r"temporal|longitudinal|time[- ]course",
@@ -245,12 +245,24 @@ _PARADIGM_WORDS = {
 
 
 def _pipeline(t: str, s: DataState | None) -> Intent | None:
-    if not re.search(r"\b(?:pipeline|paradigm|analysis end to end|whole analysis)\b", t):
+    # A request to run, not a question about the pipeline ("what does the pipeline do?").
+    if not re.search(r"\b(?:pipeline|paradigm)\b", t) or not re.match(
+        r"^(?:please |now |ok |okay )?(?:run|start|launch|execute|do|go on with|resume|continue)\b",
+        t,
+    ):
         return None
-    resume = ["--resume"] if re.search(r"\b(?:resume|continue|go on)\b", t) else []
-    for paradigm, words in _PARADIGM_WORDS.items():
-        if re.search(rf"\b(?:{paradigm.replace('_', '[ _-]')}|{words})", t):
-            return _cmd("pipeline", paradigm, *resume)
+    resume = ["--resume"] if re.match(r"^(?:please )?(?:resume|continue|go on)\b", t) else []
+    hits = []
+    for order, (paradigm, words) in enumerate(_PARADIGM_WORDS.items()):
+        own = re.search(rf"\b{paradigm.replace('_', '[ _-]')}\b", t)
+        other = re.search(rf"\b(?:{words})\b", t)
+        # the paradigm's own name beats a word; otherwise the word named first wins
+        if own:
+            hits.append((0, own.start(), order, paradigm))
+        elif other:
+            hits.append((1, other.start(), order, paradigm))
+    if hits:
+        return _cmd("pipeline", min(hits)[3], *resume)
     return _cmd("pipeline", *resume)  # the project's own paradigm
 
 

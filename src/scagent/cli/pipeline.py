@@ -41,11 +41,9 @@ def _load(
     console: Console,
 ) -> Any:
     """Read the data file, move other 10x feature types to obsm, attach the extra modalities."""
-    import pandas as pd
-
     from scagent.data import read, set_modality_counts
     from scagent.data.io import detect_format
-    from scagent.data.modalities import read_with_feature_types
+    from scagent.data.modalities import read_counts_table, read_with_feature_types
 
     moved: dict[str, str] = {}
     if detect_format(data) in ("10x_h5", "10x_mtx"):
@@ -59,8 +57,7 @@ def _load(
         (proteins, "protein_counts", "exact"),
     ):
         if path is not None:
-            table = pd.read_csv(path, index_col=0)
-            rate = set_modality_counts(adata, key, table, match=match)
+            rate = set_modality_counts(adata, key, read_counts_table(path), match=match)
             console.print(f"  {path.name} -> obsm['{key}'] ({rate:.1%} of cells matched)")
     if vdj is not None:
         from scagent.data.vdj import attach_vdj, read_vdj
@@ -204,6 +201,9 @@ def register(app: typer.Typer) -> None:
             session, plan.paradigm, params=overrides, resume=resume, on_step=after,
             before_step=before,
         )  # fmt: skip
+        summary = out / "pipeline.json"
+        # Written as soon as the steps are done, then again with the truth and the report.
+        atomic_write_text(summary, result.model_dump_json(indent=2) + "\n")
         final = session.adata
         if "simulation" in final.uns:
             result.truth = truth_recovery(plan.paradigm, final)
@@ -211,7 +211,7 @@ def register(app: typer.Typer) -> None:
             from scagent.report import build_report
 
             result.report = str(build_report(session, out=out / "report.html"))
-        atomic_write_text(out / "pipeline.json", result.model_dump_json(indent=2) + "\n")
+        atomic_write_text(summary, result.model_dump_json(indent=2) + "\n")
         if as_json:
             typer.echo(result.model_dump_json(indent=2))
             return

@@ -158,15 +158,15 @@ def register(app: typer.Typer) -> None:
     def verify(
         project: str = PROJECT_OPTION,
         ref: str | None = typer.Argument(
-            None, help="Check this snapshot or branch and its ancestors (default: all)."
+            None, help="Check BRANCH, BRANCH@STEP or a snapshot and its ancestors (default: all)."
         ),
     ) -> None:
         """Re-hash every stored part (chunked ones block by block) against its manifest."""
         from scagent.errors import StoreCorruptionError
 
         session = _open(project)
-        if ref is not None and ref in session.branches():
-            ref = session.head(ref)
+        if ref is not None:
+            ref = session.resolve(ref)  # BRANCH, BRANCH@STEP or a snapshot id
         problems = session.store.verify(ref)
         out = _console()
         if problems:

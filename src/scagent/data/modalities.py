@@ -28,6 +28,7 @@ __all__ = [
     "GENE_EXPRESSION",
     "MODALITY_KEYS",
     "modality_counts",
+    "read_counts_table",
     "read_with_feature_types",
     "set_modality_counts",
     "split_feature_types",
@@ -174,6 +175,33 @@ def modality_counts(adata: AnnData, key: str, *, what: str = "features") -> pd.D
     return df
 
 
+def read_counts_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A cells x features counts table from CSV/TSV (barcodes in the first column).
+
+    Raises
+    ------
+    InputNotFoundError, CorruptInputError
+        A missing or unparseable file.
+    """
+    from scagent.errors import CorruptInputError, InputNotFoundError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputNotFoundError(f"no such file: {p}", remedy="check the path")
+    sep = "\t" if p.suffix.lower() in (".tsv", ".txt") or p.name.endswith(".tsv.gz") else ","
+    try:
+        table = pd.read_csv(p, sep=sep, index_col=0)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise CorruptInputError(f"cannot read {p.name} as a table: {exc}") from exc
+    if table.shape[1] == 0:
+        raise CorruptInputError(
+            f"{p.name} has no feature columns",
+            remedy="barcodes in the first column, one column per feature",
+        )
+    table.index = table.index.astype(str)
+    return table
+
+
 def set_modality_counts(
     adata: AnnData, key: str, counts: pd.DataFrame, *, match: str = "exact"
 ) -> float:
@@ -198,6 +226,20 @@ def set_modality_counts(
         If no barcode matches, or ``match='exact'`` and some are missing; the message gives
         the match rate and example barcodes from both sides.
     """
+    dup = counts.index[counts.index.duplicated()]
+    if len(dup):
+        raise InvalidDataError(
+            f"{key}: {len(dup)} barcode(s) appear more than once in the table "
+            f"(e.g. {list(dup.unique()[:3])})",
+            remedy="give one row per cell (sum the rows of a barcode, or drop the duplicates)",
+        )
+    bad = [str(c) for c in counts.columns if not pd.api.types.is_numeric_dtype(counts[c])]
+    if bad:
+        raise InvalidDataError(
+            f"{key}: column(s) {bad[:5]} are not numbers; a counts table has one numeric "
+            "column per feature",
+            remedy="keep the barcodes as the first column (the index) and counts elsewhere",
+        )
     found = adata.obs_names.isin(counts.index)
     rate = float(found.mean()) if adata.n_obs else 0.0
     if rate == 0.0 or (match == "exact" and rate < 1.0):

@@ -173,17 +173,33 @@ def overrepresentation(
     expected = set_size * n_query / n if n else np.zeros_like(overlap, dtype=float)
     b, c = n_query - overlap, set_size - overlap
     d = n - overlap - b - c
-    pvalue = np.where(
-        (n_query > 0) & (set_size > 0),
-        stats.hypergeom.sf(overlap - 1, max(n, 1), set_size, n_query),
-        1.0,
-    )
-    set_genes = [{g for g in map(str, gene_sets[k]) if g in index} for k in s_names]
-    shared = [
-        ",".join(g for g in dict.fromkeys(map(str, queries[q])) if g in genes)
-        for q in q_names
-        for genes in set_genes
-    ]
+    # P(X >= 0) = 1 and no gene is shared where nothing overlaps (most pairs of a large
+    # screen): compute the test and the gene lists only where the overlap is positive, and
+    # the test once per distinct (overlap, set size, query size).
+    pvalue = np.ones(overlap.size)
+    hit = np.flatnonzero(overlap > 0)
+    if hit.size:
+        triples, inverse = np.unique(
+            np.column_stack([overlap[hit], set_size[hit], n_query[hit]]),
+            axis=0,
+            return_inverse=True,
+        )
+        sf = stats.hypergeom.sf(triples[:, 0] - 1, max(n, 1), triples[:, 1], triples[:, 2])
+        pvalue[hit] = sf[np.ravel(inverse)]
+    shared = np.full(overlap.size, "", dtype=object)
+    S_csc = S.tocsc()
+    for qi, q in enumerate(q_names):
+        # The query's genes in its own order; the sets x those genes membership gives every
+        # shared gene list of this query in one sparse slice.
+        names = [g for g in dict.fromkeys(map(str, queries[q])) if g in index]
+        if not names:
+            continue
+        block = S_csc[:, [index[g] for g in names]].tocsr()
+        block.sort_indices()
+        names = np.asarray(names, dtype=object)
+        for si in np.flatnonzero(np.diff(block.indptr)):
+            cols = block.indices[block.indptr[si] : block.indptr[si + 1]]
+            shared[qi * len(s_names) + si] = ",".join(names[cols])
     return pd.DataFrame(
         {
             "query": np.repeat(np.array(q_names, dtype=object), len(s_names)),

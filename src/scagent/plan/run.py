@@ -373,15 +373,18 @@ def _validate_overrides(plan: ParadigmPlan, overrides: Mapping[str, Mapping[str,
         plan.step(step_id)  # raises with the step list and a close match
 
 
-def _done_before(session: Session, paradigm: str) -> dict[str, str]:
-    """Step ids of this paradigm already committed on the branch, with their snapshots."""
+def _done_before(session: Session, paradigm: str) -> tuple[dict[str, str], str | None]:
+    """Step ids of this paradigm already committed on the branch, with their snapshots,
+    and the snapshot the run started from (the parent of its first step)."""
     done: dict[str, str] = {}
+    start = None
     prefix = _REQUEST.format(paradigm=paradigm, step="")
     for record in session.history():
         text = record.request_text or ""
         if text.startswith(prefix):
+            start = start or record.parent
             done[text[len(prefix) :]] = record.snapshot_id
-    return done
+    return done, start
 
 
 def run_paradigm(
@@ -439,12 +442,16 @@ def run_paradigm(
             remedy="pip install 'scagent[all]'",
         )
     adata = session.adata
-    done = _done_before(session, plan.paradigm) if resume else {}
+    from scagent.data import inspect_adata
+
+    done, start = _done_before(session, plan.paradigm) if resume else ({}, None)
     if not done:
         check_paradigm_inputs(plan.paradigm, adata, overrides)
-        from scagent.data import inspect_adata
-
         plan.mark_precomputed_from_state(inspect_adata(adata))
+    elif start is not None:
+        # The steps the stopped run found precomputed are judged on the data it started
+        # from, not on the head: otherwise they would run now, after the later steps.
+        plan.mark_precomputed_from_state(inspect_adata(session.store.read_snapshot(start)))
     result = PipelineResult(paradigm=plan.paradigm, project=str(session.project.root),
                             branch=session.branch)  # fmt: skip
 

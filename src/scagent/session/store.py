@@ -744,6 +744,14 @@ class _Canonical:
 
     def block_arrays(self, block: Any, where: str) -> list[np.ndarray]:
         """Check one computed row block, feed it to the hash; returns the arrays to store."""
+        actual = np.dtype(getattr(block, "dtype", np.asarray(block).dtype))
+        if actual != self.dtype:
+            # Casting would store (and hash) values the array never computes to.
+            raise InvalidDataError(
+                f"cannot snapshot {where}: a dask block computes to {actual}, but the array "
+                f"declares {self.dtype}",
+                remedy="give the dask array its true dtype (map_blocks(..., dtype=...))",
+            )
         if self.kind == "dense":
             if sp.issparse(block):
                 block = block.toarray()
@@ -1777,9 +1785,10 @@ class SnapshotStore:
                     try:
                         self._read_object(h, path, sid, "verify")
                         checked_objects[h] = None
-                    except (StoreCorruptionError, IncompatibleVersionError) as e:
+                    except (StoreCorruptionError, IncompatibleVersionError, InvalidDataError) as e:
+                        # InvalidDataError: a chunked header whose blocks do not fit its node
                         checked_objects[h] = e.message
-                        problems.append(e.message)
+                        problems.append(f"object {_short(h)} ({path}): {e.message}")
                 elif checked_objects[h] is not None:
                     problems.append(
                         f"part {path!r} of snapshot {_short(sid)} uses damaged object {_short(h)}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -54,6 +54,8 @@ CONTROL_PATTERN = (
 )
 #: Guide names end in a guide number: CD81_1, CD81-g2, CD81.sg3, CD81_guide4.
 _GUIDE_SUFFIX = re.compile(r"^(?P<target>.+?)[_\-. ](?:g|sg|sgrna|guide|grna)?\d+$", re.I)
+#: A guide-name prefix some libraries put before the gene: sgCD81, sgRNA-CD81, sgRNA_CD81.
+_GUIDE_PREFIX = re.compile(r"^(?:sgrna[_\-. ]?|sg[_\-. ]?)", re.I)
 
 
 def guide_counts(
@@ -145,11 +147,30 @@ def _read_mapping(path: str) -> dict[str, str]:
     return dict(zip(pairs[guide_col].astype(str), pairs[target_col].astype(str), strict=True))
 
 
+def _parse_target(guide: str, genes: Collection[str] | None) -> str:
+    """The target gene in a guide name, preferring a reading that names a measured gene.
+
+    A gene name can itself end like a guide number (NKX2-1, NKX2-5, HLA-A): without the
+    measured genes the trailing number is taken as the guide number (CD81_1 -> CD81); with
+    them, the whole name is kept when it is a gene, the number is stripped when that gives
+    a gene (or the whole name is none), and a leading 'sg' / 'sgRNA-' is dropped when
+    only that gives a gene (sgCD81_2 -> CD81).
+    """
+    match = _GUIDE_SUFFIX.match(guide)
+    stripped = match.group("target") if match else guide
+    if genes is None:
+        return stripped
+    candidates = [guide, stripped]
+    candidates += [_GUIDE_PREFIX.sub("", c, count=1) for c in (guide, stripped)]
+    return next((c for c in candidates if c and c in genes), stripped)
+
+
 def guide_target_map(
     guides: list[str],
     guide_targets: Mapping[str, str] | str | None = None,
     control_pattern: str = CONTROL_PATTERN,
     control_label: str = CONTROL_LABEL,
+    genes: Collection[str] | None = None,
 ) -> dict[str, str]:
     """Each guide's target gene, with every control guide mapped to ``control_label``.
 
@@ -164,6 +185,12 @@ def guide_target_map(
     control_pattern
         Regular expression matched against the guide name and its target; a match
         makes the guide a control.
+    control_label
+        The target every control guide gets.
+    genes
+        The measured genes (symbols and ids). When given, a parsed name prefers the
+        reading that is a measured gene: ``NKX2-1`` stays ``NKX2-1`` (not ``NKX2`` with
+        guide number 1), ``sgCD81_2`` becomes ``CD81``.
 
     Raises
     ------
@@ -185,8 +212,7 @@ def guide_target_map(
     for guide in guides:
         target = given.get(guide)
         if target is None:
-            match = _GUIDE_SUFFIX.match(guide)
-            target = match.group("target") if match else guide
+            target = _parse_target(guide, genes)
         if control.search(guide) or control.search(target):
             target = control_label
         out[guide] = target
