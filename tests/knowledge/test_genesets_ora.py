@@ -35,3 +35,32 @@ def test_matches_fisher_exact_for_every_pair() -> None:
     assert res.loc[("planted", "S1"), "pvalue"] < 1e-8
     assert res.loc[("planted", "S1"), "log2_enrichment"] > 2
     assert res.loc[("random", "S1"), "pvalue"] > 1e-3
+
+
+def test_only_overlapping_pairs_are_tested_and_results_are_unchanged(monkeypatch) -> None:
+    """Most pairs of a large screen share nothing: p = 1 and '' there, no test per pair."""
+    rng = np.random.default_rng(1)
+    universe = [f"G{i}" for i in range(2000)]
+    sets = {f"S{j}": list(rng.choice(universe, size=15, replace=False)) for j in range(60)}
+    queries = {i: list(rng.choice(universe, size=10, replace=False)) for i in range(40)}
+    seen = []
+    sf = stats.hypergeom.sf
+
+    def counting_sf(k, *args):
+        seen.append(np.size(k))
+        return sf(k, *args)
+
+    monkeypatch.setattr(stats.hypergeom, "sf", counting_sf)
+    res = overrepresentation(queries, sets, universe)
+    hit = res["overlap"] > 0
+    assert 0 < hit.sum() < 0.5 * len(res)
+    assert sum(seen) <= hit.sum()  # never evaluated where nothing overlaps
+    assert (res.loc[~hit, "pvalue"] == 1.0).all() and (res.loc[~hit, "genes"] == "").all()
+    # Every p-value and gene list still matches the pair's own test.
+    for row in res[hit].itertuples():
+        q, s = queries[row.query], sets[row.gene_set]
+        shared = [g for g in q if g in set(s)]
+        assert row.genes == ",".join(shared)
+        table = [[len(shared), len(q) - len(shared)], [len(s) - len(shared), 0]]
+        table[1][1] = len(universe) - len(q) - len(s) + len(shared)
+        assert np.isclose(row.pvalue, stats.fisher_exact(table, "greater").pvalue)

@@ -217,6 +217,24 @@ def test_trajectory_de_errors(lineage: ad.AnnData) -> None:
         TRAJECTORY_DE(adata, pseudotime_key="pt", min_cells=10_000)
 
 
+def test_trajectory_de_refuses_a_pseudotime_of_a_few_stages(lineage: ad.AnnData) -> None:
+    """Three sampling days as pseudotime make the spline design rank-deficient."""
+    adata = lineage[:300].copy()
+    adata.obs["day"] = np.repeat([0.0, 1.0, 2.0], 100)
+    with pytest.raises(InvalidDataError, match="only 3 distinct") as exc:
+        TRAJECTORY_DE(adata, pseudotime_key="day")
+    assert "continuous pseudotime" in exc.value.remedy
+    assert "trajectory_de" not in adata.uns
+    # Five stages support df=4 at most; the remedy says so, and df=4 runs with sane curves.
+    adata.obs["stage"] = np.tile(np.arange(5.0), 60)
+    with pytest.raises(InvalidDataError, match="df=5 needs at least 6") as exc:
+        TRAJECTORY_DE(adata, pseudotime_key="stage")
+    assert "df=4" in exc.value.remedy
+    TRAJECTORY_DE(adata, pseudotime_key="stage", df=4)
+    table = adata.uns["trajectory_de"]["results"]
+    assert table["amplitude"].abs().max() < 20  # log-normalized expression, not 1e30
+
+
 # --------------------------------------------------------------------------- velocity
 
 

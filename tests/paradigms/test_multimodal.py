@@ -338,3 +338,54 @@ def test_exact_wnn_agrees_with_muon(prepared):
     assert adjusted_rand_score(work.obs["wnn"], work.obs["wnn_muon"]) > 0.8
     r = np.corrcoef(work.obs["wnn_rna_weight"], work.obs["wnn_muon_rna_weight"])[0, 1]
     assert r > 0.5
+
+
+# ------------------------------------------------------------------ review fixes
+
+
+def test_duplicate_antibody_names_are_refused_by_name(prepared):
+    adata = prepared[0][:300].copy()
+    counts = adata.obsm["protein_counts"]
+    dup = counts.rename(columns={"CD8a": "CD4"})  # two 'CD4' columns
+    adata.obsm["protein_counts"] = dup
+    with pytest.raises(InvalidDataError, match=r"more than once: CD4") as exc:
+        mm.protein_normalize(adata, overwrite=True)
+    assert "unique name" in exc.value.remedy
+    # A CLR table of someone else's with duplicates: refused by the WNN and the markers too.
+    adata.obsm["protein_clr"] = adata.obsm["protein_clr"].rename(columns={"CD8a": "CD4"})
+    with pytest.raises(InvalidDataError, match="CD4"):
+        mm.joint_embedding(adata, overwrite=True)
+    adata.obs["truth"] = adata.obs["true_protein_population"].astype(str)
+    with pytest.raises(InvalidDataError, match="CD4"):
+        mm.protein_markers(adata, groupby="truth", overwrite=True)
+
+
+def test_fewer_candidates_than_neighbours_is_a_parameter_error(prepared):
+    adata = prepared[0][:200].copy()
+    with pytest.raises(InvalidParameterError, match="n_multineighbors"):
+        mm.joint_embedding(adata, n_neighbors=50, n_multineighbors=10, overwrite=True)
+    x = np.random.default_rng(0).normal(size=(100, 5))
+    with pytest.raises(InvalidParameterError, match="n_multineighbors"):
+        mm.weighted_nearest_neighbors({"a": x, "b": x}, n_neighbors=50, n_multineighbors=10)
+
+
+def test_protein_markers_of_a_replaced_clustering_are_not_evidence(prepared):
+    adata = prepared[0].copy()
+    adata.obs["clusters"] = adata.obs["true_protein_population"].astype(str)
+    mm.protein_markers(adata, groupby="clusters")
+    entry = adata.uns["protein_markers"]
+    labels = adata.obs["clusters"]
+    assert entry["params"]["group_sizes"] == labels.value_counts().to_dict()
+    # The clustering the markers were computed on: evidence.
+    assert protein_marker_genes(entry, "clusters", labels=labels)["B cell"]
+    # A re-run into the same column (here: the labels shuffled among cells) is another
+    # clustering: no evidence, and a warning saying why.
+    rerun = labels.sample(frac=1.0, random_state=0).to_numpy()
+    with pytest.warns(UserWarning, match="another clustering"):
+        assert protein_marker_genes(entry, "clusters", labels=rerun) == {}
+    # A result that recorded only the sizes is checked on them.
+    sizes_only = {**entry, "params": {k: v for k, v in entry["params"].items()
+                                      if k != "groupby_fingerprint"}}  # fmt: skip
+    assert protein_marker_genes(sizes_only, "clusters", labels=rerun)  # same sizes
+    with pytest.warns(UserWarning):
+        assert protein_marker_genes(sizes_only, "clusters", labels=labels.iloc[:-5]) == {}

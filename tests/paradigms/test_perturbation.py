@@ -361,6 +361,25 @@ def test_pertpy_is_used_when_present_and_its_calls_are_parsed(monkeypatch) -> No
     calls, _, backend = call_guides(table, method="mixture", min_umi=3)
     assert backend == "pertpy"
     assert calls.tolist() == [[True, False, False], [False, True, True], [False, False, False]]
+    # ... and 'multiple' for a cell above its max_assignments_per_cell: a multiplet of every
+    # guide with min_umi or more, not a cell without a guide.
+    many = pd.concat([table, pd.DataFrame([[20, 15, 2]], index=["c4"], columns=table.columns)])
+    monkeypatch.setitem(
+        sys.modules,
+        "pertpy",
+        _fake_pertpy(lambda adata: np.array(["A_1", "B_1+NT_1", "negative", "multiple"])),
+    )
+    calls, _, _ = call_guides(many, method="mixture", min_umi=3)
+    assert calls[3].tolist() == [True, True, False]
+    adata = ad.AnnData(
+        X=sparse.csr_matrix((4, 2), dtype=np.float32),
+        obs=pd.DataFrame(index=many.index),
+        var=pd.DataFrame(index=["A", "B"]),
+    )
+    adata.obsm["guide_counts"] = many
+    guide_assignment(adata)
+    assert adata.obs.loc["c4", "perturbation"] == "multiple"
+    assert bool(adata.obs.loc["c4", "guide_multiplet"]) and adata.obs.loc["c4", "n_guides"] == 2
     calls, _, _ = call_guides(table, method="threshold", min_umi=3)
     assert calls.tolist() == [[True, False, False], [False, True, True], [False, False, False]]
     # an API that moved: a warning, and scagent's own mixture answers
@@ -368,3 +387,89 @@ def test_pertpy_is_used_when_present_and_its_calls_are_parsed(monkeypatch) -> No
     with pytest.warns(UserWarning, match="pertpy's GuideAssignment could not be called"):
         _, fits, backend = call_guides(table, method="mixture", min_umi=3)
     assert backend == "scagent" and "poisson_rate" in fits
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def test_guide_names_prefer_a_measured_gene():
+    genes = {"NKX2-1", "NKX2-5", "CD81", "MYC", "HLA-A"}
+    guides = ["NKX2-1", "NKX2-5", "NKX2-1_2", "sgCD81_2", "sgRNA-MYC_1", "CD81_1", "HLA-A",
+              "FOO-3", "NT_1"]  # fmt: skip
+    assert guide_target_map(guides, genes=genes) == {
+        "NKX2-1": "NKX2-1",  # a gene: its '-1' is no guide number
+        "NKX2-5": "NKX2-5",
+        "NKX2-1_2": "NKX2-1",
+        "sgCD81_2": "CD81",
+        "sgRNA-MYC_1": "MYC",
+        "CD81_1": "CD81",
+        "HLA-A": "HLA-A",
+        "FOO-3": "FOO",  # no gene either way: the old reading
+        "NT_1": "non-targeting",
+    }
+    # Without the genes, names are parsed as before.
+    assert guide_target_map(["NKX2-1", "sgCD81_2"]) == {"NKX2-1": "NKX2", "sgCD81_2": "sgCD81"}
+
+
+def test_guide_assignment_maps_prefixed_guides_and_warns_on_unmeasured_targets(screen):
+    data = screen[:600].copy()
+    first, second = data.uns["simulation"]["perturbation"]["targets"][:2]
+    data.obsm["guide_counts"] = data.obsm["guide_counts"].rename(
+        columns={
+            f"{first}_1": f"sg{first}_1",
+            f"{first}_2": f"sg{first}_2",
+            f"{second}_1": "NOTAGENE_1",
+            f"{second}_2": "NOTAGENE_2",
+        }
+    )
+    res = guide_assignment(data)
+    targets = data.uns["guide_assignment"]["params"]["guide_targets"]
+    assert targets[f"sg{first}_1"] == first and targets["NOTAGENE_2"] == "NOTAGENE"
+    assert first in set(data.obs["perturbation"].astype(str))
+    assert any("not measured genes: NOTAGENE" in w for w in res.warnings)
+
+
+def test_moving_guides_out_of_x_is_reported(screen):
+    small = screen[:400].copy()
+    table = small.obsm.pop("guide_counts")
+    combined = ad.AnnData(
+        X=sparse.hstack([small.X, sparse.csr_matrix(table.to_numpy(np.float32))]).tocsr(),
+        obs=small.obs.copy(),
+        var=pd.DataFrame(
+            {
+                "feature_types": ["Gene Expression"] * small.n_vars
+                + ["CRISPR Guide Capture"] * table.shape[1]
+            },
+            index=[*small.var_names, *table.columns],
+        ),
+    )
+    res = guide_assignment(combined)
+    assert any("moved 'CRISPR Guide Capture' features to obsm['guide_counts']" in w
+               for w in res.warnings)  # fmt: skip
+
+
+def test_a_refused_guides_file_leaves_the_previous_table(screen, tmp_path):
+    data = screen[:400].copy()
+    previous = data.obsm["guide_counts"].copy()
+    path = tmp_path / "quarter.csv"
+    previous.iloc[:100].to_csv(path)  # 25% of the cells
+    with pytest.raises(InvalidDataError, match="only 25%"):
+        guide_assignment(data, guides_file=str(path), overwrite=True)
+    assert data.obsm["guide_counts"].equals(previous)
+    # A good file is attached and reported as written.
+    previous.to_csv(path)
+    res = guide_assignment(data, guides_file=str(path), overwrite=True)
+    assert "obsm/guide_counts" in res.written
+
+
+def test_knockdown_is_checked_with_ensembl_ids_as_var_names(assigned):
+    data = assigned.copy()
+    symbols = data.var_names.astype(str)
+    data.var["gene_symbols"] = symbols.to_numpy()
+    data.var_names = [f"ENSG{i:011d}" for i in range(data.n_vars)]
+    perturbation_de(data, method="wilcoxon")
+    knock = data.uns["perturbation_de"]["knockdown"].set_index("perturbation")
+    targets = data.uns["simulation"]["perturbation"]["targets"]
+    assert (knock.loc[targets, "status"] == "knocked down").all()
+    for t in targets:
+        assert knock.loc[t, "gene_id"] == data.var_names[list(symbols).index(t)]

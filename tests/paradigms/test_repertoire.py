@@ -408,3 +408,48 @@ def test_end_to_end_through_a_session(tmp_path) -> None:
     _assert_recovered(session.adata)
     reopened = Session.open(tmp_path / "proj")
     assert truth_recovery(reopened.adata)["n_recovered"] == 3
+
+
+# ----------------------------------------------------------------------------- review fixes
+
+
+def test_mast_goblet_and_club_cells_are_not_t_cells(analysed) -> None:
+    adata = analysed.copy()
+    for label in ("Mast cell", "Goblet cell", "Club cell"):
+        adata.obs["my_labels"] = adata.obs["cell_type"].astype(str).replace({"B cell": label})
+        result = AIRR_QC(adata, groupby="my_labels")
+        assert result.metrics["n_groups_receptor_mismatch"] == 1, label
+        assert any(f"'{label}'" in w for w in result.warnings)
+
+
+def _pairing(adata: AnnData) -> pd.Series:
+    return adata.obs["chain_pairing"].astype(str)
+
+
+def test_replaced_receptor_data_drops_what_came_from_the_old_chains(analysed, contig_file) -> None:
+    adata = analysed.copy()
+    assert "chain_indices" in adata.obsm and "clone_id" in adata.obs
+    vdj = read_vdj(contig_file)
+    old = vdj.obs_names.copy()
+    vdj.obs_names = old[::-1]  # every receptor cell now carries another cell's chains
+    with pytest.warns(UserWarning, match="obsm/chain_indices") as record:
+        attach_vdj(adata, vdj, overwrite=True)
+    text = " ".join(str(w.message) for w in record)
+    for key in ("obs/chain_pairing", "obs/clone_id", "uns/clone_id", "obs/clonal_expansion"):
+        assert key in text
+    assert "chain_indices" not in adata.obsm and "chain_indices" not in adata.uns
+    assert not {"receptor_type", "chain_pairing", "clone_id", "clone_id_size"} & set(adata.obs)
+    AIRR_QC(adata)
+    truth = analysed.obs["chain_pairing"].astype(str)
+    expected = pd.Series(truth.loc[old].to_numpy(), index=old[::-1])
+    assert (_pairing(adata).loc[expected.index] == expected).all()
+    CLONOTYPES(adata)  # clonotypes of the new chains run without stale indices
+
+
+def test_chain_indices_are_recomputed_for_the_current_chains(analysed) -> None:
+    """Chains replaced behind scagent's back (same number of cells): no stale indices."""
+    adata = analysed.copy()
+    adata.obsm["airr"] = adata.obsm["airr"][::-1]
+    AIRR_QC(adata, overwrite=True)
+    truth = analysed.obs["chain_pairing"].astype(str).to_numpy()[::-1]
+    assert (_pairing(adata).to_numpy() == truth).all()

@@ -595,7 +595,10 @@ def annotate_anndata(
     proteins = {}
     if protein_markers_key:
         proteins = protein_marker_genes(
-            adata.uns.get(protein_markers_key), groupby, species=species or "human"
+            adata.uns.get(protein_markers_key),
+            groupby,
+            species=species or "human",
+            labels=adata.obs[groupby],  # stale markers of a re-run clustering are no evidence
         )
     report = _annotate(
         clusters,

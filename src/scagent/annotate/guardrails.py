@@ -11,6 +11,7 @@ evidence too (a CD8 T cell label whose cluster tops CD8a protein).
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -230,7 +231,12 @@ def _close(a: str | None, b: str) -> bool:
 
 
 def protein_marker_genes(
-    entry: Any, groupby: str, *, n_top: int = PROTEIN_TOP_N, species: str = "human"
+    entry: Any,
+    groupby: str,
+    *,
+    n_top: int = PROTEIN_TOP_N,
+    species: str = "human",
+    labels: Sequence[Any] | None = None,
 ) -> dict[str, dict[str, list[str]]]:
     """Each cluster's top protein markers with their genes, from a ``protein_markers`` result.
 
@@ -241,6 +247,12 @@ def protein_marker_genes(
         ``params['groupby']`` and optionally ``protein_genes``: antibody -> genes).
     groupby
         The clustering being annotated; a result for another grouping gives ``{}``.
+    labels
+        The current labels of ``obs[groupby]`` (one per cell). When given and the result
+        records which labels it was computed on (``params['groupby_fingerprint']`` or
+        ``params['group_sizes']``), a result of another clustering stored under the same
+        column name (leiden re-run into ``'leiden'``, cells subset) gives ``{}`` with a
+        :class:`UserWarning`: stale protein markers must not support new labels.
     n_top
         Antibodies per cluster; only those up in the cluster (positive score, adjusted
         p < 0.05) count.
@@ -255,7 +267,17 @@ def protein_marker_genes(
 
     if not isinstance(entry, Mapping) or "names" not in entry:
         return {}
-    if entry.get("params", {}).get("groupby") != groupby:
+    params = entry.get("params", {})
+    if params.get("groupby") != groupby:
+        return {}
+    if labels is not None and not _same_clustering(params, labels):
+        warnings.warn(
+            f"uns protein markers were computed on another clustering stored in "
+            f"obs['{groupby}'] (it changed since); they are not used as evidence. Re-run "
+            "protein_markers on the current clustering to use them.",
+            UserWarning,
+            stacklevel=2,
+        )
         return {}
     known = entry.get("protein_genes", {})
     names, scores = entry["names"], entry.get("scores")
@@ -275,6 +297,22 @@ def protein_marker_genes(
                 top[antibody] = genes
         out[str(group)] = top
     return out
+
+
+def _same_clustering(params: Mapping[str, Any], labels: Sequence[Any]) -> bool:
+    """Whether ``labels`` are the ones a protein_markers result recorded (when it recorded any)."""
+    from collections import Counter
+
+    from scagent.tools.multimodal import labels_fingerprint
+
+    fingerprint = params.get("groupby_fingerprint")
+    if fingerprint:
+        return str(fingerprint) == labels_fingerprint(labels)
+    sizes = params.get("group_sizes")
+    if isinstance(sizes, Mapping):
+        current = Counter(str(x) for x in labels)
+        return {str(k): int(v) for k, v in sizes.items()} == dict(current)
+    return True  # an older result without a record: trusted by column name, as before
 
 
 def unknown_outcome(reason: str) -> GuardrailOutcome:

@@ -10,6 +10,7 @@ cells it belongs to.
 
 from __future__ import annotations
 
+import gzip
 import os
 import warnings
 from pathlib import Path
@@ -188,8 +189,10 @@ def read_counts_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise InputNotFoundError(f"no such file: {p}", remedy="check the path")
-    sep = "\t" if p.suffix.lower() in (".tsv", ".txt") or p.name.endswith(".tsv.gz") else ","
     try:
+        opener = gzip.open if p.suffix == ".gz" else open
+        with opener(p, "rt") as fh:  # tab- or comma-separated, judged from the header
+            sep = "\t" if "\t" in fh.readline() else ","
         table = pd.read_csv(p, sep=sep, index_col=0)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise CorruptInputError(f"cannot read {p.name} as a table: {exc}") from exc
@@ -199,6 +202,12 @@ def read_counts_table(path: str | os.PathLike[str]) -> pd.DataFrame:
             remedy="barcodes in the first column, one column per feature",
         )
     table.index = table.index.astype(str)
+    bad = [str(c) for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if bad:
+        raise CorruptInputError(
+            f"{p.name}: column(s) {bad[:5]} are not numbers; expected cells x features counts",
+            remedy="one row per cell barcode (first column) and one count column per feature",
+        )
     return table
 
 

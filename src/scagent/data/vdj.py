@@ -59,6 +59,12 @@ _FOLDER_FILES = (
 #: Below this share of matched V(D)J barcodes the match is accepted with a warning.
 _WARN_MATCH = 0.5
 _SUFFIX = re.compile(r"-\d+$")
+#: Keys scirpy derives from the chains (index_chains, chain_qc); stale once they change.
+_DERIVED_OBSM = ("chain_indices",)
+_DERIVED_UNS = ("chain_indices",)
+_DERIVED_OBS = ("receptor_type", "receptor_subtype", "chain_pairing")
+#: scagent's repertoire tools, whose outputs all derive from the chains.
+_REPERTOIRE_TOOLS = ("airr_qc", "clonotypes", "clonal_expansion", "repertoire_overlap")
 
 
 def _scirpy() -> Any:
@@ -239,6 +245,49 @@ def _barcode_hint(cells: pd.Index, vdj_cells: pd.Index) -> str:
     return "use the V(D)J library of the same cells (same sample, same barcode suffixes like '-1')"
 
 
+def _drop_derived(adata: AnnData) -> list[str]:
+    """Remove what was computed from the previous chains; returns the slot paths removed.
+
+    Chain indices point into the old chain lists (scirpy would read wrong chains or fail),
+    and the QC columns, clonotypes and expansion describe the old receptors. Removed: the
+    keys scirpy's ``index_chains``/``chain_qc`` write, every key scagent's repertoire
+    tools wrote, and clonotype columns scirpy wrote directly (a ``uns`` record with
+    ``cell_indices``, with its ``obs`` id and ``_size`` columns) and ``uns['ir_dist_*']``.
+    """
+    from scagent.tools._data import OWNED_KEYS
+
+    targets: list[tuple[str, str]] = [("obsm", k) for k in _DERIVED_OBSM]
+    targets += [("uns", k) for k in _DERIVED_UNS] + [("obs", k) for k in _DERIVED_OBS]
+    ledger = adata.uns.get(OWNED_KEYS)
+    if isinstance(ledger, dict):
+        for slot, keys in ledger.items():
+            if isinstance(keys, dict):
+                targets += [(slot, k) for k, tool in keys.items() if tool in _REPERTOIRE_TOOLS]
+    for key, value in list(adata.uns.items()):
+        if str(key).startswith("ir_dist_"):
+            targets.append(("uns", key))
+        elif isinstance(value, dict) and "cell_indices" in value and key in adata.obs:
+            targets += [("uns", key), ("obs", key), ("obs", f"{key}_size")]
+    removed = []
+    for slot, key in dict.fromkeys(targets):
+        container = getattr(adata, slot, None)
+        if container is None or key not in container:
+            continue
+        if slot == "obs":
+            del adata.obs[key]
+        else:
+            del container[key]
+        removed.append(f"{slot}/{key}")
+    if removed and isinstance(ledger, dict):
+        gone = {tuple(r.split("/", 1)) for r in removed}
+        adata.uns[OWNED_KEYS] = {
+            slot: {k: v for k, v in keys.items() if (slot, k) not in gone}
+            for slot, keys in ledger.items()
+            if isinstance(keys, dict)
+        }
+    return removed
+
+
 def attach_vdj(
     adata: AnnData, vdj: AnnData, *, min_match: float = 0.1, overwrite: bool = False
 ) -> float:
@@ -256,7 +305,9 @@ def attach_vdj(
         it the two do not describe the same cells. A share below 0.5 is accepted with a
         warning (Cell Ranger calls some V(D)J cells that the expression library does not).
     overwrite
-        Replace an existing ``obsm['airr']``.
+        Replace an existing ``obsm['airr']``. Everything derived from the old chains
+        goes with it (with a warning naming it): ``obsm``/``uns['chain_indices']``, the
+        chain QC columns, clonotypes, expansion and overlap results.
 
     Returns
     -------
@@ -300,6 +351,15 @@ def attach_vdj(
             UserWarning,
             stacklevel=2,
         )
+    if AIRR_KEY in adata.obsm:
+        removed = _drop_derived(adata)
+        if removed:
+            warnings.warn(
+                "replaced the receptor data; removed what was computed from the old chains: "
+                + ", ".join(removed),
+                UserWarning,
+                stacklevel=2,
+            )
     adata.obsm[AIRR_KEY] = _reindex_airr(vdj.obsm[AIRR_KEY], index)
     # scirpy reads its schema version from uns to tell its current layout from old ones.
     if "scirpy_version" in vdj.uns:

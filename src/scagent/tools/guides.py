@@ -40,6 +40,7 @@ __all__ = [
     "guide_assignment",
     "guide_counts",
     "guide_target_map",
+    "measured_genes",
 ]
 
 #: 10x feature type of guide counts in a combined matrix.
@@ -219,6 +220,19 @@ def guide_target_map(
     return out
 
 
+def measured_genes(adata: AnnData) -> set[str]:
+    """The gene ids and symbols of ``adata``'s expression features (guides and antibodies left out)."""
+    from scagent.knowledge.genes import symbols_from_var
+
+    keep = np.ones(adata.n_vars, dtype=bool)
+    types = adata.var.get("feature_types")
+    if types is not None:
+        keep = (types.astype(str) == "Gene Expression").to_numpy()
+    names = adata.var_names.astype(str)[keep]
+    symbols = symbols_from_var(adata)[keep]
+    return set(names) | {str(s) for s in symbols}
+
+
 def fit_poisson_gauss(
     counts: np.ndarray, *, max_iter: int = 200, tol: float = 1e-7
 ) -> dict[str, float]:
@@ -351,7 +365,13 @@ def _pertpy_guides(table: pd.DataFrame, method: str, min_umi: int) -> np.ndarray
         return None
     out = np.zeros(table.shape, dtype=bool)
     index = {g: j for j, g in enumerate(gdo.var_names)}
+    counts = table.to_numpy()
     for i, call in enumerate(np.asarray(calls, dtype=str)):
+        if call == "multiple":
+            # pertpy names no guide for a cell above its max_assignments_per_cell: it carries
+            # many, so every guide at min_umi or more is called and the cell is a multiplet.
+            out[i] = counts[i] >= min_umi
+            continue
         for guide in call.split("+"):
             if guide in index:
                 out[i, index[guide]] = True
@@ -378,7 +398,9 @@ def call_guides(
     Returns
     -------
     The boolean cells x guides calls, one row per guide of fitted parameters, and the
-    backend used (``"pertpy"`` or ``"scagent"``).
+    backend used (``"pertpy"`` or ``"scagent"``). A cell pertpy calls ``"multiple"``
+    (more guides than its ``max_assignments_per_cell``) gets every guide with ``min_umi``
+    or more UMIs.
     """
     counts = table.to_numpy(dtype=np.int64)
     rows = []
@@ -424,7 +446,12 @@ def check_perturbation_inputs(
         if types is not None and (types.astype(str) == GUIDE_FEATURE_TYPE).any():
             probe = adata.copy()  # splitting moves features out of X: check on a copy
     table, _ = guide_counts(probe, guides_key)
-    mapping = guide_target_map(list(table.columns.astype(str)), guide_targets, control_pattern)
+    mapping = guide_target_map(
+        list(table.columns.astype(str)),
+        guide_targets,
+        control_pattern,
+        genes=measured_genes(probe),
+    )
     controls = [g for g, t in mapping.items() if t == CONTROL_LABEL]
     if not controls:
         raise InvalidDataError(
@@ -488,7 +515,9 @@ class GuideAssignmentParams(ParamsModel):
     guide_targets: dict[str, str] | str | None = Field(
         None,
         description="Guide -> target gene: a dict or a CSV path (columns guide,target or Cell "
-        "Ranger's feature reference). None parses names like 'CD81_1', 'CD81-g2'.",
+        "Ranger's feature reference). None parses names like 'CD81_1', 'CD81-g2', "
+        "preferring a reading that is a measured gene ('NKX2-1' stays NKX2-1, 'sgCD81_2' "
+        "is CD81).",
     )
     control_pattern: str = Field(
         CONTROL_PATTERN,
@@ -506,31 +535,21 @@ class GuideAssignmentParams(ParamsModel):
 
 def _attach_guides_file(adata: AnnData, p: Any) -> str | None:
     """Read a cells x guides count table and attach it to ``obsm[guides_key]`` by barcode."""
-    from scagent.data.modalities import set_modality_counts
+    from scagent.data.modalities import read_counts_table, set_modality_counts
 
     path = Path(p.guides_file)
-    if not path.is_file():
-        raise InputNotFoundError(f"guides_file '{path}' does not exist")
-    try:
-        table = pd.read_csv(path, sep=None, engine="python", index_col=0)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidDataError(f"guides_file '{path}' cannot be read: {exc}") from None
-    table.index = table.index.astype(str)
-    if not all(pd.api.types.is_numeric_dtype(t) for t in table.dtypes):
-        raise InvalidDataError(
-            f"guides_file '{path}' has non-numeric columns; expected cells x guides UMI counts",
-            remedy="give one row per cell barcode (first column) and one count column per guide",
-        )
+    table = read_counts_table(path)
     note = claim_key(adata, "obsm", p.guides_key, "guide_assignment", overwrite=p.overwrite)
-    rate = set_modality_counts(adata, p.guides_key, table, match="fill")
     # Guide capture misses some cells, but a table matching few of them belongs to others.
+    # Checked before anything is attached, so a refusal leaves an existing table in place.
+    rate = float(adata.obs_names.isin(table.index).mean()) if adata.n_obs else 0.0
     if rate < 0.5:
-        del adata.obsm[p.guides_key]
         raise InvalidDataError(
             f"guides_file '{path}' has rows for only {rate:.0%} of the cells; cells look like "
             f"{list(adata.obs_names[:2])}, its rows like {list(table.index[:2])}",
             remedy="use the guide counts of the same cells (same barcodes and suffixes like '-1')",
         )
+    set_modality_counts(adata, p.guides_key, table, match="fill")
     mark_owned(adata, "guide_assignment", ("obsm", p.guides_key))
     return note
 
@@ -593,17 +612,27 @@ def guide_assignment(adata: AnnData, **params: Any) -> ToolResult:
         # caller's data split.
         is_guide = (adata.var["feature_types"].astype(str) == GUIDE_FEATURE_TYPE).to_numpy()
         names = [str(g) for g in adata.var_names[is_guide]]
-        early = guide_target_map(names, p.guide_targets, p.control_pattern, p.control_label)
+        early = guide_target_map(
+            names, p.guide_targets, p.control_pattern, p.control_label, measured_genes(adata)
+        )
         if names and p.control_label not in early.values():
             guide_counts(adata.copy(), p.guides_key)  # the precise error when counts are bad
             _refuse_no_controls(names, p.control_label)
     table, moved = guide_counts(adata, p.guides_key)
     guides_key = p.guides_key if p.guides_key in adata.obsm else "guide_counts"
     guides = [str(g) for g in table.columns]
-    mapping = guide_target_map(guides, p.guide_targets, p.control_pattern, p.control_label)
+    genes = measured_genes(adata)
+    mapping = guide_target_map(guides, p.guide_targets, p.control_pattern, p.control_label, genes)
     controls = [g for g in guides if mapping[g] == p.control_label]
     if not controls:
         _refuse_no_controls(guides, p.control_label)
+    unmeasured = sorted({t for t in mapping.values() if t != p.control_label and t not in genes})
+    if unmeasured:
+        out_warnings.append(
+            f"{len(unmeasured)} guide target(s) are not measured genes: "
+            f"{', '.join(unmeasured[:8])}; their knockdown cannot be checked (map guides to "
+            "genes with guide_targets if the names were parsed wrongly)"
+        )
     calls, fits, backend = call_guides(
         table, method=p.method, min_umi=p.min_umi, use_pertpy=p.use_pertpy
     )
@@ -662,9 +691,10 @@ def guide_assignment(adata: AnnData, **params: Any) -> ToolResult:
     )
     if split:
         written = ["X", "var", f"obsm/{guides_key}", *written]
-    elif attached is not None:
+        if moved:
+            out_warnings.append(moved)
+    elif p.guides_file is not None:
         written = [f"obsm/{guides_key}", *written]
-        out_warnings.append(moved or "")
     usable = ~np.isin(pert_col, ["multiple", "unassigned"])
     per_pert = pd.Series(pert_col[usable]).value_counts()
     share_assigned = float(usable.mean()) if adata.n_obs else 0.0

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from scagent.errors import (
     InvalidDataError,
@@ -36,6 +36,7 @@ __all__ = [
     "ProteinNormalizeParams",
     "check_multimodal_inputs",
     "joint_embedding",
+    "labels_fingerprint",
     "protein_markers",
     "protein_normalize",
     "weighted_nearest_neighbors",
@@ -67,11 +68,24 @@ def _muon() -> Any:
     return muon
 
 
+def _refuse_duplicate_antibodies(columns: Any, key: str) -> None:
+    """Two columns of one antibody would crash the marker test and count twice in the WNN."""
+    names = pd.Index([str(c) for c in columns])
+    dup = names[names.duplicated()].unique()
+    if len(dup):
+        raise InvalidDataError(
+            f"obsm['{key}'] has {len(dup)} antibody name(s) more than once: {', '.join(dup[:8])}",
+            remedy="give every antibody column a unique name (sum or drop the duplicates, or "
+            "suffix them, e.g. CD4_1 / CD4_2 for two clones)",
+        )
+
+
 def _protein_counts(adata: AnnData, key: str) -> pd.DataFrame:
     """The ADT counts of ``obsm[key]``, checked to be raw counts of these cells."""
     from scagent.data.modalities import modality_counts
 
     counts = modality_counts(adata, key, what="antibody (ADT) counts")
+    _refuse_duplicate_antibodies(counts.columns, key)
     values = counts.to_numpy()
     if not np.isfinite(values).all():
         raise InvalidDataError(f"obsm['{key}'] holds NaN or infinite values")
@@ -379,6 +393,12 @@ def weighted_nearest_neighbors(
     n = next(iter(xs.values())).shape[0]
     if n < 3:
         raise InvalidDataError(f"weighted nearest neighbours need at least 3 cells, got {n}")
+    if n_multineighbors < n_neighbors:
+        raise InvalidParameterError(
+            f"n_multineighbors ({n_multineighbors}) is below n_neighbors ({n_neighbors}); the "
+            "joint neighbours are chosen among each modality's candidates",
+            remedy=f"pass n_multineighbors >= {n_neighbors}",
+        )
     k = min(n_neighbors, n - 1)
     knn = {m: _knn(xs[m], k) for m in mods}
     sigma = {m: _bandwidth(xs[m], knn[m][0], n_bandwidth_neighbors) for m in mods}
@@ -479,6 +499,17 @@ class JointEmbeddingParams(ParamsModel):
         False, description="Replace keys of these names not written by scagent."
     )
 
+    @model_validator(mode="after")
+    def _enough_candidates(self) -> JointEmbeddingParams:
+        # The joint neighbours are picked among each modality's candidates: fewer
+        # candidates than neighbours leaves rows short.
+        if self.n_multineighbors < self.n_neighbors:
+            raise ValueError(
+                f"n_multineighbors ({self.n_multineighbors}) must be at least n_neighbors "
+                f"({self.n_neighbors}): the joint neighbours are chosen among the candidates"
+            )
+        return self
+
 
 def _rna_representation(adata: AnnData, p: JointEmbeddingParams) -> tuple[str, np.ndarray]:
     if p.rna_rep == "auto":
@@ -515,6 +546,7 @@ def _protein_representation(
     clr = adata.obsm[p.protein_key]
     if not isinstance(clr, pd.DataFrame):
         clr = pd.DataFrame(np.asarray(clr), index=adata.obs_names)
+    _refuse_duplicate_antibodies(clr.columns, p.protein_key)
     names = [str(c) for c in clr.columns]
     used = [n for n in names if not (p.exclude_isotypes and is_isotype_control(n))]
     if len(used) < 2:
@@ -757,6 +789,14 @@ def _marker_groupby(adata: AnnData, value: str) -> str:
     )
 
 
+def labels_fingerprint(labels: Any) -> str:
+    """A SHA-1 of a label vector (cell order and values), to tell one clustering from a re-run."""
+    import hashlib
+
+    text = "\x1f".join(pd.Series(labels).astype(str).tolist())
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
 def protein_markers(adata: AnnData, **params: Any) -> ToolResult:
     """Rank the antibodies of each group against the rest (:func:`scanpy.tl.rank_genes_groups` on CLR).
 
@@ -777,7 +817,8 @@ def protein_markers(adata: AnnData, **params: Any) -> ToolResult:
     ToolResult
         Writes ``uns[key_added]`` in rank_genes_groups layout (``names``, ``scores``,
         ``logfoldchanges``, ``pvals``, ``pvals_adj`` per group; ``params`` with
-        ``groupby`` and ``protein_key``), plus ``protein_genes`` (antibody -> comma-joined
+        ``groupby``, ``protein_key``, ``groupby_fingerprint`` (:func:`labels_fingerprint`
+        of the labels) and ``group_sizes``), plus ``protein_genes`` (antibody -> comma-joined
         genes) and ``unmapped`` (antibodies no gene is known for). ``tables['protein_markers']``:
         the top ``n_top`` antibodies per group with their genes, mean CLR in and out of the
         group and adjusted p-value.
@@ -805,6 +846,7 @@ def protein_markers(adata: AnnData, **params: Any) -> ToolResult:
     clr = adata.obsm[p.protein_key]
     if not isinstance(clr, pd.DataFrame):
         clr = pd.DataFrame(np.asarray(clr), index=adata.obs_names)
+    _refuse_duplicate_antibodies(clr.columns, p.protein_key)
     names = [str(c) for c in clr.columns]
     used = [n for n in names if not (p.exclude_isotypes and is_isotype_control(n))]
     if len(used) < 2:
@@ -848,7 +890,14 @@ def protein_markers(adata: AnnData, **params: Any) -> ToolResult:
         key_added="rgg",
     )
     result = dict(work.uns["rgg"])
-    result["params"] = {**dict(result["params"]), "protein_key": p.protein_key}
+    result["params"] = {
+        **dict(result["params"]),
+        "protein_key": p.protein_key,
+        # Which clustering this is, beyond its column name: a re-run of leiden into the
+        # same column must not inherit these markers (see annotate's guardrails).
+        "groupby_fingerprint": labels_fingerprint(labels),
+        "group_sizes": {str(k): int(v) for k, v in sizes.items()},
+    }
     result["protein_genes"] = {n: ",".join(g) for n, g in mapping.items()}
     result["unmapped"] = unmapped
     adata.uns[p.key_added] = result

@@ -224,16 +224,29 @@ def _knockdown_table(
     control: str,
     p: Any,
 ) -> pd.DataFrame:
-    """Per perturbation: is its target gene lower than in the controls?"""
+    """Per perturbation: is its target gene lower than in the controls?
+
+    Targets are gene symbols (guide names); with Ensembl ids as var_names they are found
+    through the symbol column of var (:func:`scagent.knowledge.genes.symbols_from_var`).
+    """
+    from scagent.knowledge.genes import symbols_from_var
+
     totals = np.asarray(counts.sum(axis=1)).ravel().astype(float)
     totals[totals == 0] = 1.0
     ctrl = labels == control
+    var_names = adata.var_names.astype(str)
+    column: dict[str, int] = {}
+    for i, symbol in enumerate(symbols_from_var(adata)):
+        column.setdefault(str(symbol), i)  # the first of a duplicated symbol
+    # A var_name is itself the gene it names, before any symbol that maps elsewhere.
+    column.update({name: i for i, name in reversed(list(enumerate(var_names)))})
     rows = []
     for pert in perts:
         target = pert  # guide_assignment names each perturbation by its target gene
         row: dict[str, Any] = {
             "perturbation": pert,
             "target": target,
+            "gene_id": "",
             "n_cells": int((labels == pert).sum()),
             "log2FoldChange": np.nan,
             "pvalue": np.nan,
@@ -242,11 +255,13 @@ def _knockdown_table(
             "status": "target not measured",
             "note": "",
         }
-        if target not in adata.var_names:
+        col = column.get(target)
+        if col is None:
             row["note"] = "the target gene is not among the measured genes"
             rows.append(row)
             continue
-        col = adata.var_names.get_loc(target)
+        gene_id = str(var_names[col])  # the DE results name genes by var_names
+        row["gene_id"] = gene_id
         expr = np.asarray(
             counts[:, col].todense() if sparse.issparse(counts) else counts[:, col]
         ).ravel()
@@ -259,7 +274,7 @@ def _knockdown_table(
             row["note"] = "the perturbation was skipped (too few cells or replicates)"
             rows.append(row)
             continue
-        hit = results[(results["perturbation"] == pert) & (results["gene"] == target)]
+        hit = results[(results["perturbation"] == pert) & (results["gene"] == gene_id)]
         if hit.empty:
             row["note"] = "the target is too lowly expressed to be tested"
             rows.append(row)
@@ -300,7 +315,7 @@ def perturbation_de(adata: AnnData, **params: Any) -> ToolResult:
     ToolResult
         Writes ``uns[key_added]`` with ``results`` (one row per perturbation and gene:
         ``perturbation, gene, baseMean, log2FoldChange, lfcSE, stat, pvalue, padj``),
-        ``knockdown`` (per perturbation: target, its log2FoldChange/pvalue/padj, share of
+        ``knockdown`` (per perturbation: target, ``gene_id`` (its var_name), its log2FoldChange/pvalue/padj, share of
         cells with the target below the control median, ``status`` 'knocked down' /
         'weak' / 'no knockdown' / 'target not measured' / 'not tested'), ``perturbations``
         (cells, status and significant genes per perturbation) and ``params``.

@@ -55,8 +55,13 @@ STURM_2020 = (
 QC_COLUMNS = ("receptor_type", "receptor_subtype", "chain_pairing")
 CHAIN_INDICES = "chain_indices"
 #: Cell-type labels that carry a TCR / a BCR (matched case-insensitively in a label).
-_T_LABEL = re.compile(r"\bT\b|T[ -]?cell|\bCD[48]\b|CD4|CD8|treg|MAIT|NKT|thymocyte|gd ?T", re.I)
-_B_LABEL = re.compile(r"B[ -]?cell|\bB\b|plasma ?cell|plasmablast", re.I)
+#: Whole words only (underscores separate words too), so 'Mast cell', 'Goblet cell' and
+#: 'Club cell' are not T or B labels.
+_L, _R = r"(?<![a-z0-9])", r"(?![a-z0-9])"
+_T_LABEL = re.compile(
+    rf"{_L}(?:T|T[ _-]?cells?|CD[48][a-z+]*|tregs?|MAIT|NKT|thymocytes?|gd[ _-]?T){_R}", re.I
+)
+_B_LABEL = re.compile(rf"{_L}(?:B|B[ _-]?cells?|plasma[ _-]?cells?|plasmablasts?){_R}", re.I)
 #: A non-T/B group is flagged when more of its cells than this carry a receptor.
 _FOREIGN_RECEPTOR_SHARE = 0.3
 
@@ -101,9 +106,12 @@ def check_repertoire_inputs(adata: AnnData) -> None:
 
 
 def _ensure_chain_indices(adata: AnnData) -> list[str]:
-    """scirpy's chain indices (which chains are a cell's primary/secondary VJ and VDJ)."""
-    if CHAIN_INDICES in adata.obsm and len(adata.obsm[CHAIN_INDICES]) == adata.n_obs:
-        return []
+    """scirpy's chain indices (which chains are a cell's primary/secondary VJ and VDJ), recomputed.
+
+    Indices left by an earlier run may point into other chain lists (receptor data
+    replaced, cells subset and reordered) and nothing in them proves otherwise; computing
+    them takes well under a second, so they are always computed from ``obsm['airr']``.
+    """
     _scirpy().pp.index_chains(adata)
     return [f"obsm/{CHAIN_INDICES}", f"uns/{CHAIN_INDICES}"]
 

@@ -100,6 +100,11 @@ def spline_f_test(
     chunk_size
         Genes per chunk.
 
+    Raises
+    ------
+    InvalidDataError
+        Fewer than ``df + 1`` distinct pseudotime values, or a rank-deficient design.
+
     Returns
     -------
     DataFrame
@@ -110,10 +115,31 @@ def spline_f_test(
     """
     from scipy.stats import f as f_dist
 
+    n_distinct = int(np.unique(pseudotime).size)
+    if n_distinct < df + 1:
+        # A spline of df degrees of freedom needs df + 1 distinct times; with fewer (days
+        # or stages as pseudotime) the design is rank-deficient and the fitted curves blow
+        # up (1e30), so refuse rather than report garbage ranges and peaks.
+        lower = (
+            f"pass df={n_distinct - 1} (the most these {n_distinct} time points support)"
+            if n_distinct - 1 >= 3
+            else "use a continuous pseudotime (diffusion_pseudotime), not a few discrete stages"
+        )
+        raise InvalidDataError(
+            f"the pseudotime has only {n_distinct} distinct value(s); a spline with df={df} "
+            f"needs at least {df + 1}",
+            remedy=f"{lower}; or compare the stages with a group test (pseudobulk_de)",
+        )
     design, info = _spline_design(pseudotime, df)
     n, p = design.shape
     if n <= p + 1:
         raise InvalidDataError(f"{n} cells are too few for a spline with {p} coefficients")
+    if np.linalg.matrix_rank(design) < p:
+        raise InvalidDataError(
+            f"the spline design of the pseudotime (df={df}) is rank-deficient: its "
+            f"{n_distinct} distinct values are too clumped for the knots",
+            remedy=f"lower df (now {df}) or use a continuous pseudotime",
+        )
     q, r = np.linalg.qr(design)
     import patsy
 
@@ -228,8 +254,9 @@ def trajectory_de(adata: AnnData, **params: Any) -> ToolResult:
     MissingPrerequisiteError
         No pseudotime in obs.
     InvalidDataError
-        Fewer than 20 cells with a finite pseudotime, a constant pseudotime, or no gene
-        left to test.
+        Fewer than 20 cells with a finite pseudotime, a constant pseudotime, fewer than
+        ``df + 1`` distinct pseudotime values (a spline needs more than a few stages), or
+        no gene left to test.
     """
     p = parse_params(TrajectoryDEParams, params, "trajectory_de")
     key = _pseudotime_key(adata, p.pseudotime_key)
