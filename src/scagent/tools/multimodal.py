@@ -532,23 +532,31 @@ def _rna_representation(adata: AnnData, p: JointEmbeddingParams) -> tuple[str, n
     return rep, x
 
 
-def _protein_representation(
-    adata: AnnData, p: JointEmbeddingParams
-) -> tuple[np.ndarray, list[str], str]:
+def _clr_antibodies(
+    adata: AnnData, key: str, exclude_isotypes: bool, tool_id: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """The CLR table of ``obsm[key]`` and the antibodies to use (isotypes left out if asked)."""
     from scagent.knowledge.proteins import is_isotype_control
 
-    if p.protein_key not in adata.obsm:
+    if key not in adata.obsm:
         raise MissingPrerequisiteError(
-            f"joint_embedding needs CLR-normalized antibodies in obsm['{p.protein_key}'] "
+            f"{tool_id} needs CLR-normalized antibodies in obsm['{key}'] "
             "(written by protein_normalize)",
             remedy="run protein_normalize first",
         )
-    clr = adata.obsm[p.protein_key]
+    clr = adata.obsm[key]
     if not isinstance(clr, pd.DataFrame):
         clr = pd.DataFrame(np.asarray(clr), index=adata.obs_names)
-    _refuse_duplicate_antibodies(clr.columns, p.protein_key)
+    _refuse_duplicate_antibodies(clr.columns, key)
     names = [str(c) for c in clr.columns]
-    used = [n for n in names if not (p.exclude_isotypes and is_isotype_control(n))]
+    return clr, [n for n in names if not (exclude_isotypes and is_isotype_control(n))]
+
+
+def _protein_representation(
+    adata: AnnData, p: JointEmbeddingParams
+) -> tuple[np.ndarray, list[str], str]:
+
+    clr, used = _clr_antibodies(adata, p.protein_key, p.exclude_isotypes, "joint_embedding")
     if len(used) < 2:
         raise InvalidDataError(
             f"obsm['{p.protein_key}'] has {len(used)} antibody besides isotype controls; a "
@@ -833,22 +841,11 @@ def protein_markers(adata: AnnData, **params: Any) -> ToolResult:
     import anndata as ad
     import scanpy as sc
 
-    from scagent.knowledge.proteins import is_isotype_control, map_proteins
+    from scagent.knowledge.proteins import map_proteins
 
     p = parse_params(ProteinMarkersParams, params, "protein_markers")
-    if p.protein_key not in adata.obsm:
-        raise MissingPrerequisiteError(
-            f"protein_markers needs CLR-normalized antibodies in obsm['{p.protein_key}'] "
-            "(written by protein_normalize)",
-            remedy="run protein_normalize first",
-        )
+    clr, used = _clr_antibodies(adata, p.protein_key, p.exclude_isotypes, "protein_markers")
     groupby = _marker_groupby(adata, p.groupby)
-    clr = adata.obsm[p.protein_key]
-    if not isinstance(clr, pd.DataFrame):
-        clr = pd.DataFrame(np.asarray(clr), index=adata.obs_names)
-    _refuse_duplicate_antibodies(clr.columns, p.protein_key)
-    names = [str(c) for c in clr.columns]
-    used = [n for n in names if not (p.exclude_isotypes and is_isotype_control(n))]
     if len(used) < 2:
         raise InvalidDataError(
             f"protein_markers needs at least 2 antibodies to rank, obsm['{p.protein_key}'] has "

@@ -28,6 +28,7 @@ from scagent.tools.guides import (
     check_perturbation_inputs,
     guide_assignment,
 )
+from scagent.tools.pseudobulk import RESULT_COLUMNS as PSEUDOBULK_COLUMNS
 from scagent.tools.registry import register
 
 if TYPE_CHECKING:
@@ -97,16 +98,8 @@ class PerturbationDEParams(ParamsModel):
 
 
 #: Columns of every per-gene result row, in order.
-RESULT_COLUMNS = [
-    "perturbation",
-    "gene",
-    "baseMean",
-    "log2FoldChange",
-    "lfcSE",
-    "stat",
-    "pvalue",
-    "padj",
-]
+#: pseudobulk_de's columns, with the perturbation in place of the cell type.
+RESULT_COLUMNS = ["perturbation", *PSEUDOBULK_COLUMNS[1:]]
 
 
 def _replicates(adata: AnnData, value: str | None, cells: np.ndarray) -> str | None:
