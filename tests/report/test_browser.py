@@ -265,3 +265,22 @@ def test_filter_and_sort_work_in_the_browser(report_file, report_project):
         assert browser.problems() == []
     finally:
         browser.close()
+
+
+def test_paradigm_results_render_in_the_browser(tmp_path):
+    import scagent.tools as tl
+    from scagent.data.simulate_communication import simulate_communication
+    from scagent.report.html import render_report
+
+    adata = simulate_communication(600, 600, seed=4)
+    tl.normalize(adata)
+    tl.communication(adata, groupby="cell_type", n_perms=10)
+    path = tmp_path / "paradigm.html"
+    path.write_text(render_report(adata)[0], encoding="utf-8")
+    dom, console = _dump(path)
+    assert console == []
+    attrs = _root_attrs(dom)
+    assert "data-js-errors" not in attrs
+    assert attrs["data-images-decoded"] == attrs["data-images-total"]
+    section = dom.split('<section id="paradigm"', 1)[1].split("</section>", 1)[0]
+    assert "communication-top" in section and "<img" in section
