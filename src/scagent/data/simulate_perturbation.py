@@ -402,4 +402,14 @@ def truth_recovery(
             out["knockdown_status_agreement"] = float(
                 np.mean([status.get(t) == "knocked down" for t in targets])
             )
+    if "mixscape_class_global" in obs and "true_escape" in obs:
+        # KO/NP calls against the planted escapers, on singly perturbed cells (not controls)
+        calls = obs["mixscape_class_global"].astype(str).to_numpy()
+        judged = np.isin(calls, ["KO", "NP"])
+        if judged.any():
+            ko = calls[judged] == "KO"
+            out["mixscape_agreement"] = float(
+                (ko == ~obs["true_escape"].to_numpy(bool)[judged]).mean()
+            )
+            out["mixscape_share_ko"] = float(ko.mean())
     return out

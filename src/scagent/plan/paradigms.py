@@ -356,6 +356,13 @@ PARADIGMS: dict[str, tuple[str, list[_Spec]]] = {
             *_REDUCE,
             *_graph("pca", markers=False),
             _Spec(
+                "mixscape",
+                "mixscape",
+                ("guide_assignment", "pca"),
+                "Separate cells whose target was knocked out from those that escaped "
+                "(Mixscape, Papalexi et al. 2021).",
+            ),
+            _Spec(
                 "perturbation_de",
                 "perturbation_de",
                 ("guide_assignment", "normalize"),

@@ -863,6 +863,7 @@ _PARADIGM_PARTS: list[Callable[[AnnData], list[Markup] | None]] = [
     _perturbation_part,
     _repertoire_part,
     _protein_part,
+    _table_part("mixscape", "Mixscape: knocked-out vs escaping cells", "perturbations"),
     _table_part("integration_metrics", "Integration metrics (scIB)", "results"),
     _table_part("trajectory_de", "Genes changing along pseudotime", "results", sort="pvalue"),
 ]

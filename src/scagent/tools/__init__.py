@@ -21,6 +21,7 @@ from scagent.tools.graph import NEIGHBORS as neighbors
 from scagent.tools.integrate import HARMONY as harmony
 from scagent.tools.integration_metrics import INTEGRATION_METRICS as integration_metrics
 from scagent.tools.markers import MARKERS as markers
+from scagent.tools.mixscape import MIXSCAPE as mixscape
 from scagent.tools.multimodal import JOINT_EMBEDDING as joint_embedding
 from scagent.tools.multimodal import PROTEIN_MARKERS as protein_markers
 from scagent.tools.multimodal import PROTEIN_NORMALIZE as protein_normalize
@@ -68,6 +69,7 @@ __all__ = [
     "leiden",
     "list_tools",
     "markers",
+    "mixscape",
     "neighbors",
     "normalize",
     "paga",
