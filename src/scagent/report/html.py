@@ -790,7 +790,10 @@ def _perturbation_part(adata: AnnData) -> list[Markup] | None:
     results = _frame(entry.get("results"))
     if results is not None and "padj" in results:
         top = results.dropna(subset=["padj"]).sort_values("padj", kind="stable").head(50)
-        parts += [Markup("<h4>Top genes per perturbation</h4>"), _table(top, "perturbation-top")]
+        parts += [
+            Markup("<h4>Top genes over all perturbations, by adjusted p</h4>"),
+            _table(top, "perturbation-top"),
+        ]
     return parts
 
 
