@@ -8,7 +8,6 @@ number of cells beyond slicing.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -528,16 +527,13 @@ def _counts_location(
     return None
 
 
-def _is_dask(value: Any) -> bool:
-    da = sys.modules.get("dask.array")  # a value can only be a dask array if dask is imported
-    return da is not None and isinstance(value, da.Array)
-
-
 def _first_block_of_lazy(adata: AnnData) -> AnnData | None:
     """The first row block of a dask-backed AnnData, in memory; None when nothing is dask."""
-    if not any(_is_dask(m) for m in (adata.X, *adata.layers.values())):
+    from scagent.data.memory import is_dask_array
+
+    if not any(is_dask_array(m) for m in (adata.X, *adata.layers.values())):
         return None
-    n = int(adata.X.chunks[0][0]) if _is_dask(adata.X) else min(adata.n_obs, 10_000)
+    n = int(adata.X.chunks[0][0]) if is_dask_array(adata.X) else min(adata.n_obs, 10_000)
     head = adata[:n]
     return head.to_memory() if hasattr(head, "to_memory") else head.copy()
 

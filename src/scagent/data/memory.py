@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,15 @@ __all__ = [
     "available_memory",
     "check_fits_in_memory",
     "estimate_in_memory_bytes",
+    "is_dask_array",
 ]
+
+
+def is_dask_array(value: Any) -> bool:
+    """Whether ``value`` is a dask array (without importing dask when nobody has)."""
+    da = sys.modules.get("dask.array")  # a value can only be a dask array if dask is imported
+    return da is not None and isinstance(value, da.Array)
+
 
 #: Share of the available memory an in-memory read may take. Loading is not the end of
 #: it: normalization and HVG make copies, so a file that only just fits will not survive.

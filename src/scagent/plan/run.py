@@ -320,12 +320,6 @@ def _condition_truth(adata: AnnData) -> dict[str, float | int | str]:
 
 
 # -- parameters that depend on the data -------------------------------------------------
-def _placeholder_column(name: str, state: DataState, adata: AnnData) -> str | None:
-    from scagent.data.inspect import design_column
-
-    return design_column(adata, name, state)
-
-
 def resolve_params(
     step: ParadigmStep,
     adata: AnnData,
@@ -344,6 +338,7 @@ def resolve_params(
     a default is simply dropped (the tool's default applies).
     """
     from scagent.data import inspect_adata
+    from scagent.data.inspect import design_column
     from scagent.tools import get_tool
 
     fields = get_tool(step.tool_id).params.model_fields
@@ -355,7 +350,7 @@ def resolve_params(
             continue  # the user's value, or an alternative the user replaced
         if isinstance(value, str) and value.startswith("$"):
             state = state or inspect_adata(adata)
-            column = _placeholder_column(value[1:], state, adata)
+            column = design_column(adata, value[1:], state)
             if column is not None:
                 resolved[key] = column
             elif key in fields and fields[key].is_required():

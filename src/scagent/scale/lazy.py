@@ -16,6 +16,7 @@ from scagent.data.memory import (
     available_memory,
     check_fits_in_memory,
     estimate_in_memory_bytes,
+    is_dask_array,
 )
 from scagent.errors import (
     CorruptInputError,
@@ -182,11 +183,7 @@ def _identity(block: Any) -> Any:
 
 def is_lazy(adata: AnnData) -> bool:
     """Whether ``adata.X`` is a dask array."""
-    try:
-        import dask.array as da
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(adata.X, da.Array)
+    return is_dask_array(adata.X)
 
 
 def write_lazy(adata: AnnData, path: str | os.PathLike[str]) -> Path:

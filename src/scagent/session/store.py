@@ -68,6 +68,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from scagent._atomic import atomic_path, atomic_write_bytes
+from scagent.data.memory import is_dask_array
 from scagent.errors import (
     IncompatibleVersionError,
     InvalidDataError,
@@ -682,11 +683,6 @@ _DASK_HASHES: dict[str, str] = {}
 _DASK_HASHES_MAX = 1024
 
 
-def _is_dask(value: Any) -> bool:
-    da = sys.modules.get("dask.array")  # a value can only be a dask array if dask is imported
-    return da is not None and isinstance(value, da.Array)
-
-
 def _remember_dask_hash(name: str, h: str) -> None:
     if len(_DASK_HASHES) >= _DASK_HASHES_MAX:
         _DASK_HASHES.pop(next(iter(_DASK_HASHES)))
@@ -862,7 +858,7 @@ def _dask_digest(value: Any, path: str) -> str:
 
 
 def _part_digest(path: str, value: Any) -> str:
-    if _is_dask(value) and _chunkable(path):
+    if is_dask_array(value) and _chunkable(path):
         return _dask_digest(value, path)
     return _encode_part(path, value).digest()
 
@@ -1252,7 +1248,7 @@ class SnapshotStore:
         nbytes = 0
         for path in part_paths(adata):
             value = _part_value(adata, path)
-            if _is_dask(value) and _chunkable(path):
+            if is_dask_array(value) and _chunkable(path):
                 h = _DASK_HASHES.get(value.name, "")
                 if not (h and self.has_object(h)):  # else: known and stored, nothing to read
                     h, size = self._write_chunked(value, path)
